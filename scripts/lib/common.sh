@@ -1,0 +1,124 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/*.sh. Source it; do not run it.
+#
+# It only glues tools together: where the pinned tools live, how to say what is
+# missing, and how to print a step. Logic that needs tests belongs in Rust.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export REPO_ROOT
+
+# Python tools live in venvs outside the repository so a laptop's global
+# Python is left alone and `git clean` never has to rebuild them.
+TOOLS_HOME="${PAYLOAD_TOOLS_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/payload-ci}"
+export TOOLS_HOME
+case ":$PATH:" in
+  *":$TOOLS_HOME/venv/bin:"*) ;;
+  *) PATH="$TOOLS_HOME/venv/bin:$TOOLS_HOME/checkov/bin:$HOME/.cargo/bin:$PATH" ;;
+esac
+export PATH
+
+log() { printf '==> %s\n' "$*" >&2; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# require_tool NAME HINT: fail with an install hint when NAME is not on PATH.
+require_tool() {
+  command -v "$1" >/dev/null 2>&1 ||
+    die "'$1' is not installed. ${2:-Run scripts/install-tools.sh.}"
+}
+
+# docker_engine_up: true when a Docker engine answers.
+docker_engine_up() {
+  command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1
+}
+
+# git_sha: the commit being built; CI passes GITHUB_SHA, a laptop asks git.
+git_sha() {
+  if [[ -n "${GIT_SHA:-}" ]]; then
+    printf '%s\n' "$GIT_SHA"
+  elif [[ -n "${GITHUB_SHA:-}" ]]; then
+    printf '%s\n' "$GITHUB_SHA"
+  else
+    git -C "$REPO_ROOT" rev-parse HEAD 2>/dev/null || printf 'unknown\n'
+  fi
+}
+
+# crate_version: the package version from Cargo.toml.
+crate_version() {
+  sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n1
+}
+
+# ---------------------------------------------------------------------------
+# Stage helpers shared by the stage scripts that run several checks.
+#
+# A stage runs every one of its checks even after one fails, so a single run
+# shows every problem; it fails at the end, naming the checks that failed.
+
+FAILED_CHECKS=()
+
+# check NAME COMMAND...: run one check of a stage, print its name and command,
+# and record a failure instead of exiting. COMMAND should be a program, not a
+# shell function (errexit does not apply inside a condition).
+check() {
+  local name="$1" start=$SECONDS rc=0
+  shift
+  printf -- '--> %s: %s\n' "$name" "$*" >&2
+  "$@" || rc=$?
+  if ((rc == 0)); then
+    printf -- '--> %s: ok (%ds)\n' "$name" $((SECONDS - start)) >&2
+  else
+    printf -- '--> %s: FAILED with exit code %d (%ds)\n' "$name" "$rc" $((SECONDS - start)) >&2
+    FAILED_CHECKS+=("$name")
+  fi
+}
+
+# finish_checks STAGE: exit 1 naming the failed checks, or report success.
+finish_checks() {
+  if ((${#FAILED_CHECKS[@]} > 0)); then
+    local list
+    list="$(printf '%s, ' "${FAILED_CHECKS[@]}")"
+    die "$1: ${#FAILED_CHECKS[@]} check(s) failed: ${list%, } (their output is above)"
+  fi
+  log "$1: all checks passed"
+}
+
+# skip_stage REASON: the contract with scripts/ci.sh for "this stage cannot run
+# on this machine": one line `SKIPPED: <reason>` and exit code 3. ci.sh reports
+# it as SKIPPED, never as PASSED.
+skip_stage() {
+  printf 'SKIPPED: %s\n' "$*"
+  exit 3
+}
+
+# advisory_db_checkout DIR: when ADVISORY_DB names a RustSec advisory database
+# (a git checkout or a git bundle), clone it into DIR and print DIR; print
+# nothing when ADVISORY_DB is unset (the tools then fetch the live database).
+# A relative ADVISORY_DB is taken relative to the repository root, which is
+# where scripts/ci.sh and .ci/run run from.
+advisory_db_checkout() {
+  local dest="$1" src="${ADVISORY_DB:-}" head
+  [[ -n "$src" ]] || return 0
+  [[ "$src" == /* ]] || src="$REPO_ROOT/$src"
+  [[ -e "$src" ]] || die "ADVISORY_DB=$ADVISORY_DB does not exist (resolved to $src). Point it at a git checkout or bundle of the RustSec advisory-db, or unset it to fetch the live database."
+  src="$(cd "$(dirname "$src")" && pwd)/$(basename "$src")"
+  head="$(git ls-remote "$src" HEAD 2>/dev/null | cut -f1)"
+  [[ -n "$head" ]] || die "ADVISORY_DB=$src is neither a git checkout nor a git bundle."
+  # Re-clone only when the source moved, so warm runs cost nothing.
+  if [[ "$(git -C "$dest" rev-parse HEAD 2>/dev/null)" != "$head" ]]; then
+    rm -rf "$dest"
+    mkdir -p "$(dirname "$dest")"
+    git -c init.defaultBranch=main clone --quiet "$src" "$dest" || die "could not clone the advisory database from $src"
+  fi
+  local committed age_days
+  committed="$(git -C "$dest" log -1 --format=%cs)"
+  age_days=$((($(date +%s) - $(git -C "$dest" log -1 --format=%ct)) / 86400))
+  log "advisory database: offline snapshot $src (commit ${head:0:12}, $committed, $age_days days old)"
+  # The tools refuse a database older than 90 days when they fetch it; a
+  # snapshot bypasses that, so at least say so loudly.
+  ((age_days <= 90)) ||
+    warn "the advisory snapshot is $age_days days old: advisories published since $committed are not checked. Refresh it, or run online (unset ADVISORY_DB)."
+  printf '%s\n' "$dest"
+}

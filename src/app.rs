@@ -1,0 +1,119 @@
+//! The router and its middleware stack: `app()` is the whole HTTP
+//! behaviour of the service, testable with `tower::ServiceExt::oneshot`.
+
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{BoxError, Router, middleware};
+use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::configuration::Settings;
+use crate::http::problem::{self, Problem};
+use crate::http::{access_log, request_id};
+use crate::metrics;
+use crate::routes::{health, openapi, slugify, version};
+use crate::state::AppState;
+
+/// Per-request limits, from [`Settings`].
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub max_concurrent_requests: usize,
+}
+
+impl From<&Settings> for RequestLimits {
+    fn from(settings: &Settings) -> Self {
+        Self {
+            request_timeout: settings.request_timeout(),
+            max_body_bytes: settings.max_body_bytes,
+            max_concurrent_requests: settings.max_concurrent_requests,
+        }
+    }
+}
+
+/// Builds the service's router.
+pub fn app(state: AppState, limits: RequestLimits) -> Router {
+    // Only the API sheds load: probes and scrapes must keep answering while
+    // the API is saturated, or the kubelet would restart a busy pod.
+    let api = Router::new()
+        .route("/api/v1/slugify", post(slugify::slugify))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .layer(LoadShedLayer::new())
+                .layer(GlobalConcurrencyLimitLayer::new(
+                    limits.max_concurrent_requests,
+                )),
+        );
+
+    // Outermost layer first. `Router::layer` wraps each route, so the
+    // matched route is known to the access log and metrics.
+    let middleware = ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .map_request(request_id::drop_unacceptable)
+        .layer(SetRequestIdLayer::new(
+            request_id::header_name(),
+            MakeRequestUuid,
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id::header_name()))
+        .layer(access_log::layer())
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(middleware::from_fn(problem::render))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        .layer(CatchPanicLayer::custom(problem::from_panic));
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/version", get(version::version))
+        .route("/metrics", get(crate::routes::metrics::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .merge(api)
+        .fallback(not_found)
+        .layer(middleware)
+        .with_state(state)
+}
+
+async fn not_found() -> Problem {
+    Problem::for_status(StatusCode::NOT_FOUND)
+}
+
+/// The concurrency limit is full: 503 with a hint when to come back,
+/// instead of queueing requests without bound.
+async fn overloaded(err: BoxError) -> Response {
+    if err.is::<tower::load_shed::error::Overloaded>() {
+        let mut response = Problem::for_status(StatusCode::SERVICE_UNAVAILABLE).into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response
+    } else {
+        tracing::error!(error = %err, "unexpected middleware error");
+        Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+    }
+}

@@ -1,0 +1,3 @@
+//! Business rules, free of HTTP: what the API does, testable on its own.
+
+pub mod slug;

@@ -1,0 +1,205 @@
+//! JSON in and out with the error mapping of the API contract.
+//!
+//! axum's own `Json` extractor reports errors as plain text and says 422
+//! for a syntax error inside a wrongly-shaped value; this one answers with
+//! problem documents: 415 for a non-JSON content type, 413 for a body over
+//! the limit, 400 for malformed JSON, 422 naming the offending field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::http::problem::Problem;
+
+pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// A JSON request body, deserialised with the API's error mapping.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
+        if !has_json_content_type(request.headers()) {
+            return Err(Problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE)
+                } else {
+                    Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "the request body could not be read",
+                    )
+                }
+            })?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses a body: syntax first (400), then shape and types (422).
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    // Parsing to a `Value` first separates "not JSON" from "wrong JSON" and
+    // keeps Rust type names out of messages about the top-level shape.
+    // serde_json's recursion limit (128) turns deeply nested input into a
+    // syntax error here instead of a stack overflow.
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            format!("the request body is not valid JSON: {err}"),
+        )
+    })?;
+    if !value.is_object() {
+        return Err(Problem::invalid_field("body", "must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let message = err.into_inner().to_string();
+        Problem::invalid_field(field_name(&path, &message), message)
+    })
+}
+
+/// The field a serde error is about. A missing field is reported at its
+/// parent's path, so its name is taken from the message instead.
+fn field_name(path: &str, message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let missing = rest.split('`').next().unwrap_or_default();
+        return if path == "." {
+            missing.to_owned()
+        } else {
+            format!("{path}.{missing}")
+        };
+    }
+    if path == "." {
+        "body".to_owned()
+    } else {
+        path.to_owned()
+    }
+}
+
+fn has_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || essence
+            .rsplit_once('+')
+            .is_some_and(|(_, suffix)| suffix.eq_ignore_ascii_case("json"))
+}
+
+/// A JSON response with an explicit charset.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: Serialize> IntoResponse for JsonBody<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(body) => (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(JSON_CONTENT_TYPE),
+                )],
+                body,
+            )
+                .into_response(),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot serialise a response");
+                Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        text: String,
+        max_len: Option<i64>,
+    }
+
+    fn problem(bytes: &str) -> Problem {
+        parse::<Body>(bytes.as_bytes()).expect_err("invalid body")
+    }
+
+    #[test]
+    fn malformed_json_is_a_400() {
+        assert_eq!(problem("{\"text\": ").status, 400);
+        assert_eq!(problem("not json").status, 400);
+    }
+
+    #[test]
+    fn deep_nesting_is_a_400_not_a_crash() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(problem(&deep).status, 400);
+    }
+
+    #[test]
+    fn a_missing_field_is_named() {
+        let p = problem("{}");
+        assert_eq!(p.status, 422);
+        assert_eq!(p.errors[0].field, "text");
+    }
+
+    #[test]
+    fn a_wrong_type_is_named() {
+        let p = problem(r#"{"text": 5}"#);
+        assert_eq!(p.errors[0].field, "text");
+        let p = problem(r#"{"text": "a", "max_len": "ten"}"#);
+        assert_eq!(p.errors[0].field, "max_len");
+    }
+
+    #[test]
+    fn an_unknown_field_is_named() {
+        let p = problem(r#"{"text": "a", "colour": 1}"#);
+        assert_eq!(p.status, 422);
+        assert!(p.detail.contains("colour"), "{}", p.detail);
+    }
+
+    #[test]
+    fn a_non_object_never_names_a_rust_type() {
+        let p = problem("[1, 2]");
+        assert_eq!(p.status, 422);
+        assert_eq!(p.errors[0].field, "body");
+        assert!(!p.detail.contains("Body"), "{}", p.detail);
+    }
+
+    #[test]
+    fn json_content_types() {
+        let with = |ct: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(ct).expect("valid"),
+            );
+            has_json_content_type(&headers)
+        };
+        assert!(with("application/json"));
+        assert!(with("application/json; charset=utf-8"));
+        assert!(with("Application/JSON"));
+        assert!(with("application/merge-patch+json"));
+        assert!(!with("text/plain"));
+        assert!(!with("application/jsonp"));
+        assert!(!has_json_content_type(&HeaderMap::new()));
+    }
+}

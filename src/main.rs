@@ -1,0 +1,34 @@
+//! Thin entry point: parse configuration, then hand over to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use payload::configuration::{Cli, Command};
+use payload::{healthcheck, shutdown, startup::Application, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return payload::configuration::report_cli_error(&err),
+    };
+
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Healthcheck => healthcheck::probe(cli.settings.port).await,
+        Command::Serve => serve(cli).await,
+    }
+}
+
+async fn serve(cli: Cli) -> ExitCode {
+    telemetry::init(&cli.settings.log_filter, cli.settings.log_format);
+    let app = match Application::bind(cli.settings).await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start");
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    app.run_until_stopped(shutdown::signal()).await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,29 @@
+//! Prometheus scrape endpoint.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::http::problem::Problem;
+use crate::state::AppState;
+
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Metrics in the OpenMetrics text format.
+#[utoipa::path(get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "Request counters, latency histograms and build info",
+        body = String, content_type = "application/openmetrics-text")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    match state.metrics.encode() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(OPENMETRICS_CONTENT_TYPE),
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
+    }
+}

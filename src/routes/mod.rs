@@ -1,0 +1,7 @@
+//! One module per endpoint group.
+
+pub mod health;
+pub mod metrics;
+pub mod openapi;
+pub mod slugify;
+pub mod version;

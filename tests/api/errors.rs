@@ -1,0 +1,130 @@
+//! Every error class of the contract, as problem documents.
+
+use crate::helpers::{
+    problem, raw_exchange, read_response, send_partial_post, spawn_app, spawn_app_with,
+    test_settings,
+};
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let app = spawn_app().await;
+    let response = app.post_json("/api/v1/slugify", r#"{"text": "#).await;
+    assert_eq!(response.status(), 400);
+    let doc = problem(response).await;
+    assert_eq!(doc["status"], 400);
+    assert_eq!(doc["title"], "Bad Request");
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_415() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/slugify"))
+        .header("content-type", "text/plain")
+        .body(r#"{"text": "hi"}"#)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 415);
+    assert_eq!(problem(response).await["status"], 415);
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let app = spawn_app_with(payload::configuration::Settings {
+        max_body_bytes: 64,
+        ..test_settings()
+    })
+    .await;
+    let body = format!(r#"{{"text": "{}"}}"#, "a".repeat(1000));
+    let response = app.post_json("/api/v1/slugify", &body).await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(problem(response).await["status"], 413);
+}
+
+#[tokio::test]
+async fn oversized_chunked_body_is_413() {
+    let app = spawn_app_with(payload::configuration::Settings {
+        max_body_bytes: 64,
+        ..test_settings()
+    })
+    .await;
+    // No content-length: the limit must hold while the body streams in.
+    let chunk = "a".repeat(100);
+    let request = format!(
+        "POST /api/v1/slugify HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+         transfer-encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
+    );
+    let response = raw_exchange(app.addr, request.as_bytes()).await;
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+}
+
+#[tokio::test]
+async fn failed_validation_is_422_naming_the_field() {
+    let app = spawn_app().await;
+    let response = app
+        .post_json("/api/v1/slugify", r#"{"text": "hello", "max_len": 0}"#)
+        .await;
+    assert_eq!(response.status(), 422);
+    let doc = problem(response).await;
+    assert_eq!(doc["errors"][0]["field"], "max_len");
+    assert!(doc["detail"].as_str().expect("detail").contains("max_len"));
+}
+
+#[tokio::test]
+async fn a_missing_field_is_422_naming_it() {
+    let app = spawn_app().await;
+    let response = app.post_json("/api/v1/slugify", "{}").await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(problem(response).await["errors"][0]["field"], "text");
+}
+
+#[tokio::test]
+async fn unknown_route_is_404() {
+    let app = spawn_app().await;
+    let response = app.get("/nope").await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(problem(response).await["status"], 404);
+}
+
+#[tokio::test]
+async fn wrong_method_is_405_with_allow() {
+    let app = spawn_app().await;
+    let response = app.get("/api/v1/slugify").await;
+    assert_eq!(response.status(), 405);
+    let allow = response.headers().get("allow").cloned();
+    assert_eq!(allow.as_ref().and_then(|v| v.to_str().ok()), Some("POST"));
+    assert_eq!(problem(response).await["status"], 405);
+}
+
+#[tokio::test]
+async fn error_documents_carry_the_request_id() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/nope"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(problem(response).await["request_id"], "trace-me-42");
+}
+
+#[tokio::test]
+async fn a_slow_request_times_out_with_408() {
+    let settings = payload::configuration::Settings {
+        request_timeout_seconds: 1,
+        ..test_settings()
+    };
+    let app = spawn_app_with(settings).await;
+    // Headers and half a body, then silence: the timeout must answer.
+    let mut stream = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connects");
+    send_partial_post(&mut stream, r#"{"text": "slow"}"#, 5).await;
+    let response = read_response(&mut stream).await;
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("application/problem+json"), "{response}");
+}

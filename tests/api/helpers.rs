@@ -1,0 +1,176 @@
+//! `spawn_app()`: the real server on 127.0.0.1 port 0, in this process.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use payload::configuration::Settings;
+use payload::startup::{Application, ShutdownOutcome};
+use payload::state::Readiness;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub(crate) struct TestApp {
+    pub(crate) addr: SocketAddr,
+    pub(crate) address: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) readiness: Readiness,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<ShutdownOutcome>,
+}
+
+/// Settings for tests: the documented defaults with no shutdown delay, so
+/// tests that do not exercise shutdown finish at once.
+pub(crate) fn test_settings() -> Settings {
+    Settings {
+        shutdown_delay_seconds: 0,
+        shutdown_timeout_seconds: 2,
+        ..Settings::defaults()
+    }
+}
+
+pub(crate) async fn spawn_app() -> TestApp {
+    spawn_app_with(test_settings()).await
+}
+
+pub(crate) async fn spawn_app_with(settings: Settings) -> TestApp {
+    let app = Application::bind_to("127.0.0.1:0".parse().expect("valid address"), settings)
+        .await
+        .expect("binds port 0");
+    let addr = app.local_addr();
+    let readiness = app.readiness();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        address: format!("http://{addr}"),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client builds"),
+        readiness,
+        shutdown: Some(tx),
+        server,
+    }
+}
+
+impl TestApp {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub(crate) async fn post_json(&self, path: &str, body: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Sends the shutdown signal (as SIGTERM would).
+    pub(crate) fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Waits for the server task to finish its shutdown.
+    pub(crate) async fn stopped(mut self) -> ShutdownOutcome {
+        self.begin_shutdown();
+        self.server.await.expect("server task did not panic")
+    }
+}
+
+/// Parses a response as a problem document after checking its media type.
+pub(crate) async fn problem(response: reqwest::Response) -> serde_json::Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json; charset=utf-8");
+    response.json().await.expect("a JSON problem document")
+}
+
+/// Writes the head of a JSON POST whose body is `total_extra` bytes longer
+/// than `body_start`, then only `body_start`: the request stays in flight.
+pub(crate) async fn send_partial_post(
+    stream: &mut tokio::net::TcpStream,
+    body_start: &str,
+    total_extra: usize,
+) {
+    use tokio::io::AsyncWriteExt;
+    let head = format!(
+        "POST /api/v1/slugify HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body_start.len() + total_extra
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("head written");
+    stream
+        .write_all(body_start.as_bytes())
+        .await
+        .expect("body start written");
+    stream.flush().await.expect("flushed");
+}
+
+/// Reads one response until the server closes the connection or 5 s pass.
+pub(crate) async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Err(_) => break,
+            Ok(Ok(n)) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if response_complete(&buf) {
+                    break;
+                }
+            }
+            Ok(Err(_)) => break,
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A response with a content-length is complete once that many body bytes
+/// arrived; good enough for the server's own responses.
+fn response_complete(buf: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(buf);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    head.lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())
+                .flatten()
+        })
+        .is_some_and(|len| body.len() >= len)
+}
+
+/// Sends raw bytes on a fresh connection and reads the response.
+pub(crate) async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    stream.write_all(request).await.expect("request written");
+    read_response(&mut stream).await
+}

@@ -1,0 +1,99 @@
+//! The shutdown contract, against the real server.
+
+use std::time::Duration;
+
+use payload::configuration::Settings;
+use payload::startup::ShutdownOutcome;
+
+use crate::helpers::{read_response, send_partial_post, spawn_app_with, test_settings};
+
+fn with_delay(delay: u64, timeout: u64) -> Settings {
+    Settings {
+        shutdown_delay_seconds: delay,
+        shutdown_timeout_seconds: timeout,
+        ..test_settings()
+    }
+}
+
+#[tokio::test]
+async fn readiness_fails_while_liveness_and_the_api_keep_answering_during_the_delay() {
+    let mut app = spawn_app_with(with_delay(2, 2)).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+
+    app.begin_shutdown();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!app.readiness.is_ready());
+
+    let readyz = app.get("/readyz").await;
+    assert_eq!(readyz.status(), 503);
+    assert_eq!(
+        readyz.headers()["content-type"],
+        "application/problem+json; charset=utf-8"
+    );
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let api = app
+        .post_json("/api/v1/slugify", r#"{"text": "still served"}"#)
+        .await;
+    assert_eq!(api.status(), 200);
+
+    assert_eq!(app.stopped().await, ShutdownOutcome::Drained);
+}
+
+#[tokio::test]
+async fn new_connections_are_refused_after_the_delay() {
+    let mut app = spawn_app_with(with_delay(0, 2)).await;
+    let addr = app.addr;
+    app.begin_shutdown();
+    assert_eq!(app.stopped().await, ShutdownOutcome::Drained);
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn an_in_flight_request_completes_across_shutdown() {
+    use tokio::io::AsyncWriteExt;
+
+    let mut app = spawn_app_with(with_delay(0, 5)).await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connects");
+    let rest = r#"": "in flight"}"#;
+    send_partial_post(&mut stream, r#"{"text"#, rest.len()).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    app.begin_shutdown();
+    // The listener is closed by now; the open request must still finish.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream
+        .write_all(rest.as_bytes())
+        .await
+        .expect("rest of the body written");
+    let response = read_response(&mut stream).await;
+
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#"{"slug":"in-flight"}"#), "{response}");
+    assert_eq!(app.stopped().await, ShutdownOutcome::Drained);
+}
+
+#[tokio::test]
+async fn a_request_longer_than_the_timeout_is_cut_off_and_shutdown_still_ends() {
+    let mut app = spawn_app_with(Settings {
+        request_timeout_seconds: 30,
+        ..with_delay(0, 1)
+    })
+    .await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connects");
+    send_partial_post(&mut stream, r#"{"text": "never finished"#, 10).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    app.begin_shutdown();
+    let started = std::time::Instant::now();
+    let outcome = app.stopped().await;
+    assert_eq!(outcome, ShutdownOutcome::TimedOut { cut_off: 1 });
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
