@@ -1,0 +1,815 @@
+//! The pipeline's contract: the rules of `.github/` that actionlint and zizmor
+//! do not check, each as one test.
+//!
+//! - the token starts with no permission, and each write permission a job
+//!   holds is used by that job;
+//! - every job has a timeout and a comment saying why it exists; runner
+//!   images are pinned;
+//! - every checkout drops its credentials;
+//! - every script a workflow runs exists and is executable;
+//! - every action is pinned to a commit SHA listed in `../shared/action-pins.md`,
+//!   with that SHA's tag in a comment;
+//! - images are pushed, signed and attested only outside pull requests, and
+//!   their tags derive from the commit SHA;
+//! - Dependabot watches every place a version is pinned;
+//! - the release notes are the version's section of CHANGELOG.md.
+//!
+//! Run it alone with `cargo test --test pipeline_contract`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+// ---------------------------------------------------------------------------
+// Reading the workflows
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Workflow {
+    /// File name, e.g. `ci.yml`: how assertion messages name the workflow.
+    file: String,
+    text: String,
+    doc: Yaml,
+}
+
+struct Job<'a> {
+    id: &'a str,
+    yaml: &'a Yaml,
+}
+
+struct Step<'a> {
+    index: usize,
+    yaml: &'a Yaml,
+}
+
+fn load_yaml(path: &Path) -> (String, Yaml) {
+    let text =
+        fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let doc = YamlLoader::load_from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()))
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("{} is empty", path.display()));
+    (text, doc)
+}
+
+/// Every workflow under `.github/workflows`, sorted by file name.
+fn workflows() -> Vec<Workflow> {
+    let dir = repo_root().join(".github/workflows");
+    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|entry| entry.expect("readable directory entry").path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|ext| ext == "yml" || ext == "yaml")
+        })
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no workflow in {}", dir.display());
+    paths
+        .iter()
+        .map(|path| {
+            let (text, doc) = load_yaml(path);
+            let file = path
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
+            Workflow { file, text, doc }
+        })
+        .collect()
+}
+
+fn workflow(file: &str) -> Workflow {
+    workflows()
+        .into_iter()
+        .find(|w| w.file == file)
+        .unwrap_or_else(|| panic!(".github/workflows/{file} is missing"))
+}
+
+impl Workflow {
+    fn jobs(&self) -> Vec<Job<'_>> {
+        let jobs = self.doc["jobs"]
+            .as_hash()
+            .unwrap_or_else(|| panic!("{}: no `jobs:` mapping", self.file));
+        jobs.iter()
+            .map(|(id, yaml)| Job {
+                id: id.as_str().expect("job ids are strings"),
+                yaml,
+            })
+            .collect()
+    }
+
+    /// The events under `on:`, whichever of the three YAML shapes it uses.
+    fn triggers(&self) -> Vec<String> {
+        match &self.doc["on"] {
+            Yaml::String(event) => vec![event.clone()],
+            Yaml::Array(events) => events
+                .iter()
+                .filter_map(Yaml::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Yaml::Hash(events) => events
+                .keys()
+                .filter_map(Yaml::as_str)
+                .map(str::to_owned)
+                .collect(),
+            other => panic!("{}: unreadable `on:` ({other:?})", self.file),
+        }
+    }
+
+    /// True when code from a pull request (or the merge queue) runs here, so
+    /// privileged steps need a guard.
+    fn runs_for_pull_requests(&self) -> bool {
+        self.triggers().iter().any(|t| {
+            matches!(
+                t.as_str(),
+                "pull_request" | "pull_request_target" | "merge_group"
+            )
+        })
+    }
+}
+
+impl<'a> Job<'a> {
+    fn steps(&self) -> Vec<Step<'a>> {
+        self.yaml["steps"]
+            .as_vec()
+            .map(|steps| {
+                steps
+                    .iter()
+                    .enumerate()
+                    .map(|(index, yaml)| Step { index, yaml })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn condition(&self) -> &'a str {
+        self.yaml["if"].as_str().unwrap_or("")
+    }
+
+    /// Permissions the job grants itself, e.g. `packages` → `write`.
+    fn permissions(&self) -> BTreeMap<String, String> {
+        self.yaml["permissions"]
+            .as_hash()
+            .map(|grants| {
+                grants
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn any_step(&self, predicate: impl Fn(&Step<'a>) -> bool) -> bool {
+        self.steps().iter().any(predicate)
+    }
+}
+
+impl Step<'_> {
+    fn label(&self) -> String {
+        if let Some(name) = self.yaml["name"].as_str() {
+            return name.to_owned();
+        }
+        if let Some(uses) = self.uses() {
+            return uses.split('@').next().unwrap_or(uses).to_owned();
+        }
+        format!("#{}", self.index + 1)
+    }
+
+    fn uses(&self) -> Option<&str> {
+        self.yaml["uses"].as_str()
+    }
+
+    /// True when the step runs `action` (owner/repo or owner/repo/path).
+    fn uses_action(&self, action: &str) -> bool {
+        self.uses()
+            .is_some_and(|u| u.split('@').next() == Some(action))
+    }
+
+    fn run(&self) -> Option<&str> {
+        self.yaml["run"].as_str()
+    }
+
+    fn input(&self, key: &str) -> &Yaml {
+        &self.yaml["with"][key]
+    }
+
+    fn condition(&self) -> &str {
+        self.yaml["if"].as_str().unwrap_or("")
+    }
+}
+
+fn at(workflow: &Workflow, job: &Job<'_>) -> String {
+    format!("{} › job `{}`", workflow.file, job.id)
+}
+
+fn at_step(workflow: &Workflow, job: &Job<'_>, step: &Step<'_>) -> String {
+    format!("{} › step `{}`", at(workflow, job), step.label())
+}
+
+/// A YAML scalar as GitHub reads it: `true`, `"true"` and `'true'` are equal.
+fn scalar(value: &Yaml) -> Option<String> {
+    match value {
+        Yaml::String(s) => Some(s.clone()),
+        Yaml::Boolean(b) => Some(b.to_string()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Privileged steps and their guards
+
+/// The guard every privileged step needs in a workflow that pull requests
+/// trigger: the step (or its job) runs only for a push event. A condition
+/// with `||` or a negation could let a pull request through, so it does not
+/// count as a guard.
+fn is_push_only(condition: &str) -> bool {
+    let condition: String = condition.split_whitespace().collect::<Vec<_>>().join(" ");
+    let negated = condition
+        .match_indices('!')
+        .any(|(i, _)| !condition[i + 1..].starts_with('='));
+    condition.contains("github.event_name == 'push'") && !condition.contains("||") && !negated
+}
+
+/// Why a step is privileged (pushes, logs in to a registry, signs or
+/// attests), or `None` for an ordinary step.
+fn privilege(step: &Step<'_>) -> Option<String> {
+    if step.uses_action("docker/login-action") {
+        return Some("logs in to a registry".into());
+    }
+    if step.uses_action("docker/build-push-action") {
+        let push = scalar(step.input("push")).unwrap_or_default();
+        let outputs = scalar(step.input("outputs")).unwrap_or_default();
+        if (push != "false" && !push.is_empty())
+            || outputs.contains("push=true")
+            || outputs.contains("type=registry")
+        {
+            return Some(format!("pushes an image (push: {push})"));
+        }
+    }
+    if step.uses_action("sigstore/cosign-installer")
+        || step.run().is_some_and(|r| r.contains("cosign sign"))
+    {
+        return Some("signs with cosign".into());
+    }
+    if step.uses_action("actions/attest-build-provenance") {
+        return Some("attests provenance".into());
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------
+// Action pins
+
+/// One `uses:` reference found in a workflow's text, with its comment.
+struct ActionRef {
+    line: usize,
+    action: String,
+    git_ref: String,
+    comment: String,
+}
+
+/// Every `uses:` line of a workflow. Read from the text, not the parsed YAML,
+/// because the tag lives in a comment that YAML parsers drop.
+fn action_refs(workflow: &Workflow) -> Vec<ActionRef> {
+    workflow
+        .text
+        .lines()
+        .enumerate()
+        .filter_map(|(index, line)| {
+            let line = line.trim_start().trim_start_matches("- ");
+            let value = line.strip_prefix("uses:")?.trim();
+            let (reference, comment) = match value.split_once(" #") {
+                Some((reference, comment)) => (reference.trim(), comment.trim()),
+                None => (value, ""),
+            };
+            let reference = reference.trim_matches(|c| c == '"' || c == '\'');
+            let (action, git_ref) = reference.split_once('@').unwrap_or((reference, ""));
+            Some(ActionRef {
+                line: index + 1,
+                action: action.to_owned(),
+                git_ref: git_ref.to_owned(),
+                comment: comment.to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn is_commit_sha(git_ref: &str) -> bool {
+    git_ref.len() == 40
+        && git_ref
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// `owner/repo` of `owner/repo/sub/path`: pins are per repository.
+fn action_repository(action: &str) -> String {
+    action.splitn(3, '/').take(2).collect::<Vec<_>>().join("/")
+}
+
+/// The pins file shared by the project: (repository, SHA) → tag. `None` when
+/// the file is absent, as in a fork of the template.
+fn action_pins() -> Option<BTreeMap<(String, String), String>> {
+    let path = repo_root().join("../shared/action-pins.md");
+    let text = fs::read_to_string(path).ok()?;
+    let mut pins = BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with('|')) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let [_, action, tag, sha, ..] = cells.as_slice() else {
+            continue;
+        };
+        let sha = sha.trim_matches('`');
+        if !is_commit_sha(sha) {
+            continue; // header, separator and the input lists
+        }
+        // "branch `master`" → "master"; "v7.0.1" stays.
+        let tag = tag.trim_start_matches("branch").trim().trim_matches('`');
+        pins.insert(((*action).to_owned(), sha.to_owned()), tag.to_owned());
+    }
+    assert!(
+        !pins.is_empty(),
+        "../shared/action-pins.md has no pin rows: has its table format changed?"
+    );
+    Some(pins)
+}
+
+// ---------------------------------------------------------------------------
+// Scripts run by workflows
+
+/// Paths like `scripts/test.sh` in a `run:` block, with whether the block
+/// sources the file (`source x` / `. x`) rather than executing it.
+fn scripts_in(run: &str) -> Vec<(String, bool)> {
+    let mut found = Vec::new();
+    let mut rest = run;
+    let mut consumed = 0;
+    while let Some(pos) = rest.find("scripts/") {
+        let start = consumed + pos;
+        let before = run[..start].chars().next_back();
+        let path: String = run[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+            .collect();
+        let standalone =
+            before.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_' || c == '/'));
+        if standalone && Path::new(&path).extension().is_some_and(|ext| ext == "sh") {
+            let prefix = run[..start].trim_end_matches("./");
+            let sourced = prefix.ends_with("source ") || prefix.ends_with(". ");
+            found.push((path.clone(), sourced));
+        }
+        consumed = start + path.len().max("scripts/".len());
+        rest = &run[consumed..];
+    }
+    found
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
+}
+
+// ---------------------------------------------------------------------------
+// The rules
+
+#[test]
+fn token_starts_with_no_permission_and_each_job_declares_its_own() {
+    for wf in workflows() {
+        let top = &wf.doc["permissions"];
+        assert!(
+            matches!(top, Yaml::Hash(grants) if grants.is_empty()),
+            "{}: top-level `permissions:` must be `{{}}` (found {top:?}); grant permissions per job",
+            wf.file
+        );
+        for job in wf.jobs() {
+            assert!(
+                job.yaml["permissions"].as_hash().is_some(),
+                "{}: declare `permissions:` (even `{{}}`), so what the job may do is visible where it runs",
+                at(&wf, &job)
+            );
+        }
+    }
+}
+
+#[test]
+fn each_write_permission_is_used_by_the_job_that_holds_it() {
+    for wf in workflows() {
+        for job in wf.jobs() {
+            for (scope, level) in job.permissions() {
+                if level != "write" {
+                    continue;
+                }
+                let used = match scope.as_str() {
+                    "packages" => job.any_step(|s| s.uses_action("docker/login-action")),
+                    "id-token" => job.any_step(|s| {
+                        s.uses_action("actions/attest-build-provenance")
+                            || s.uses_action("sigstore/cosign-installer")
+                    }),
+                    "attestations" => {
+                        job.any_step(|s| s.uses_action("actions/attest-build-provenance"))
+                    }
+                    "security-events" => {
+                        job.any_step(|s| s.uses_action("github/codeql-action/upload-sarif"))
+                    }
+                    "contents" => job.any_step(|s| s.uses_action("softprops/action-gh-release")),
+                    _ => false,
+                };
+                assert!(
+                    used,
+                    "{}: holds `{scope}: write` but no step needs it; drop the grant (least privilege)",
+                    at(&wf, &job)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn no_workflow_runs_untrusted_code_with_a_privileged_trigger() {
+    for wf in workflows() {
+        for trigger in wf.triggers() {
+            assert!(
+                !matches!(trigger.as_str(), "pull_request_target" | "workflow_run"),
+                "{}: `{trigger}` runs with the base repository's token and secrets on code from a fork; \
+                 use `pull_request`",
+                wf.file
+            );
+        }
+    }
+}
+
+#[test]
+fn every_job_has_a_timeout() {
+    for wf in workflows() {
+        for job in wf.jobs() {
+            if job.yaml["uses"].as_str().is_some() {
+                continue; // a reusable workflow sets timeouts on its own jobs
+            }
+            let minutes = job.yaml["timeout-minutes"].as_i64();
+            assert!(
+                minutes.is_some_and(|m| (1..=120).contains(&m)),
+                "{}: needs `timeout-minutes` between 1 and 120 (found {:?}); GitHub's default is 6 hours",
+                at(&wf, &job),
+                job.yaml["timeout-minutes"]
+            );
+        }
+    }
+}
+
+#[test]
+fn runner_images_are_pinned() {
+    for wf in workflows() {
+        for job in wf.jobs() {
+            if let Some(runner) = job.yaml["runs-on"].as_str() {
+                assert!(
+                    !runner.ends_with("-latest"),
+                    "{}: `runs-on: {runner}` moves to a new OS without notice; name the version (e.g. ubuntu-24.04)",
+                    at(&wf, &job)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_job_says_why_it_exists() {
+    // The template is read to learn from: each job opens with a comment.
+    for wf in workflows() {
+        let lines: Vec<&str> = wf.text.lines().collect();
+        for job in wf.jobs() {
+            let header = format!("  {}:", job.id);
+            let at_line = lines.iter().position(|l| *l == header).unwrap_or_else(|| {
+                panic!(
+                    "{}: `{header}` not found at two spaces of indent",
+                    at(&wf, &job)
+                )
+            });
+            let first = lines[at_line + 1..].iter().find(|l| !l.trim().is_empty());
+            assert!(
+                first.is_some_and(|l| l.trim_start().starts_with('#')),
+                "{}: start the job with a comment saying why it exists",
+                at(&wf, &job)
+            );
+        }
+    }
+}
+
+#[test]
+fn every_checkout_drops_its_credentials() {
+    let mut checkouts = 0;
+    for wf in workflows() {
+        for job in wf.jobs() {
+            for step in job
+                .steps()
+                .iter()
+                .filter(|s| s.uses_action("actions/checkout"))
+            {
+                checkouts += 1;
+                assert_eq!(
+                    scalar(step.input("persist-credentials")).as_deref(),
+                    Some("false"),
+                    "{}: set `persist-credentials: false`, or the token stays in .git/config for every later step",
+                    at_step(&wf, &job, step)
+                );
+            }
+        }
+    }
+    assert!(
+        checkouts > 0,
+        "no workflow checks out the repository: is this the right .github?"
+    );
+}
+
+#[test]
+fn every_script_a_workflow_runs_exists_and_is_executable() {
+    let root = repo_root();
+    let mut seen = 0;
+    for wf in workflows() {
+        for job in wf.jobs() {
+            for step in job.steps() {
+                for (script, sourced) in step.run().map(scripts_in).unwrap_or_default() {
+                    seen += 1;
+                    let path = root.join(&script);
+                    assert!(
+                        path.is_file(),
+                        "{}: runs `{script}`, which does not exist",
+                        at_step(&wf, &job, &step)
+                    );
+                    assert!(
+                        sourced || is_executable(&path),
+                        "{}: runs `{script}`, which is not executable (chmod +x {script})",
+                        at_step(&wf, &job, &step)
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        seen > 0,
+        "no workflow runs a script from scripts/: jobs should wrap the stage scripts"
+    );
+}
+
+#[test]
+fn every_action_is_pinned_to_a_known_commit_with_its_tag() {
+    let pins = action_pins();
+    if pins.is_none() {
+        eprintln!(
+            "note: ../shared/action-pins.md is absent (a fork has no shared/ folder); \
+             checking only that each action is pinned to a 40-hex SHA with a `# vX` tag comment"
+        );
+    }
+    let mut seen = 0;
+    for wf in workflows() {
+        for r in action_refs(&wf) {
+            seen += 1;
+            let place = format!("{}:{} (`{}`)", wf.file, r.line, r.action);
+            if r.action.starts_with("./") {
+                assert!(
+                    repo_root().join(&r.action).is_dir(),
+                    "{place}: local action not found"
+                );
+                continue;
+            }
+            assert!(
+                is_commit_sha(&r.git_ref),
+                "{place}: pinned to `{}`; pin to a full 40-hex commit SHA (tags and branches can be moved)",
+                r.git_ref
+            );
+            let tag = r.comment.split_whitespace().next().unwrap_or("");
+            assert!(
+                !tag.is_empty(),
+                "{place}: add the SHA's tag as a comment: `uses: {}@{} # vX.Y.Z`",
+                r.action,
+                r.git_ref
+            );
+            let Some(pins) = &pins else {
+                assert!(
+                    tag.starts_with('v') || tag == "master" || tag == "stable",
+                    "{place}: the comment `# {tag}` does not name a tag"
+                );
+                continue;
+            };
+            let key = (action_repository(&r.action), r.git_ref.clone());
+            let pinned = pins.get(&key).unwrap_or_else(|| {
+                panic!(
+                    "{place}: SHA {} is not in ../shared/action-pins.md for {}; use a listed SHA",
+                    r.git_ref, key.0
+                )
+            });
+            assert_eq!(
+                tag, pinned,
+                "{place}: the comment names `{tag}` but SHA {} is `{pinned}`",
+                r.git_ref
+            );
+        }
+    }
+    assert!(
+        seen > 0,
+        "no `uses:` found: the parser no longer matches the workflows"
+    );
+}
+
+#[test]
+fn images_are_pushed_signed_and_attested_only_outside_pull_requests() {
+    let mut privileged = 0;
+    for wf in workflows() {
+        for job in wf.jobs() {
+            for step in job.steps() {
+                let Some(what) = privilege(&step) else {
+                    continue;
+                };
+                privileged += 1;
+                if !wf.runs_for_pull_requests() {
+                    continue; // tag pushes, schedules and manual runs carry no pull request code
+                }
+                let push_expression = scalar(step.input("push")).unwrap_or_default();
+                let guarded = is_push_only(job.condition())
+                    || is_push_only(step.condition())
+                    || (step.uses_action("docker/build-push-action")
+                        && is_push_only(&push_expression));
+                assert!(
+                    guarded,
+                    "{}: {what} in a workflow that pull requests trigger; guard it with \
+                     `if: github.event_name == 'push' && …` on the step or the job",
+                    at_step(&wf, &job, &step)
+                );
+            }
+        }
+    }
+    assert!(
+        privileged > 0,
+        "no step pushes an image: the image jobs are missing"
+    );
+}
+
+#[test]
+fn image_tags_derive_from_the_commit_sha() {
+    for file in ["ci.yml", "release.yml"] {
+        let wf = workflow(file);
+        let mut metadata_steps = 0;
+        for job in wf.jobs() {
+            let steps = job.steps();
+            let metadata_ids: Vec<&str> = steps
+                .iter()
+                .filter(|s| s.uses_action("docker/metadata-action"))
+                .filter_map(|s| s.yaml["id"].as_str())
+                .collect();
+            for step in steps
+                .iter()
+                .filter(|s| s.uses_action("docker/metadata-action"))
+            {
+                metadata_steps += 1;
+                let tags = step.input("tags").as_str().unwrap_or("");
+                assert!(
+                    tags.lines()
+                        .any(|t| t.trim().starts_with("type=sha") && t.contains("format=long")),
+                    "{}: `tags:` needs `type=sha,format=long` so every image names the commit it was built from",
+                    at_step(&wf, &job, step)
+                );
+            }
+            // Images that leave the job (pushed, or exported for the test
+            // jobs); a local smoke build may name itself.
+            let leaves_the_job = |s: &&Step<'_>| {
+                s.uses_action("docker/build-push-action")
+                    && (privilege(s).is_some() || !s.input("outputs").is_badvalue())
+            };
+            for step in steps.iter().filter(leaves_the_job) {
+                let tags = step.input("tags").as_str().unwrap_or("");
+                assert!(
+                    metadata_ids
+                        .iter()
+                        .any(|id| tags.contains(&format!("steps.{id}.outputs.tags"))),
+                    "{}: take `tags:` from the job's docker/metadata-action step (steps.<id>.outputs.tags), \
+                     not a hand-written tag",
+                    at_step(&wf, &job, step)
+                );
+            }
+        }
+        assert!(
+            metadata_steps > 0,
+            "{file}: no docker/metadata-action step computes the image tags"
+        );
+    }
+}
+
+#[test]
+fn main_runs_are_never_cancelled() {
+    for wf in workflows()
+        .iter()
+        .filter(|w| w.triggers().iter().any(|t| t == "push"))
+    {
+        let cancel = scalar(&wf.doc["concurrency"]["cancel-in-progress"]).unwrap_or_default();
+        assert!(
+            cancel != "true",
+            "{}: `cancel-in-progress: true` also cancels pushes to main, whose images and deploys must finish; \
+             use `${{{{ github.event_name == 'pull_request' }}}}`",
+            wf.file
+        );
+    }
+}
+
+#[test]
+fn dependabot_watches_every_pinned_ecosystem() {
+    let root = repo_root();
+    let (_, doc) = load_yaml(&root.join(".github/dependabot.yml"));
+    let updates = doc["updates"]
+        .as_vec()
+        .expect(".github/dependabot.yml: `updates:` list");
+    let watched: Vec<(String, String)> = updates
+        .iter()
+        .filter_map(|u| {
+            Some((
+                u["package-ecosystem"].as_str()?.to_owned(),
+                u["directory"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    // Each ecosystem with a file that must exist where Dependabot looks, so a
+    // moved file cannot silently end the updates.
+    for (ecosystem, manifest) in [
+        ("cargo", "Cargo.toml"),
+        ("github-actions", ".github/workflows"),
+        ("docker", "Dockerfile"),
+        ("pip", "scripts/tools/requirements.txt"),
+    ] {
+        let entry = watched.iter().find(|(e, _)| e == ecosystem);
+        let (_, directory) =
+            entry.unwrap_or_else(|| panic!(".github/dependabot.yml: no `{ecosystem}` entry"));
+        let dir = if ecosystem == "github-actions" {
+            String::new()
+        } else {
+            directory.trim_start_matches('/').to_owned()
+        };
+        let manifest_name = Path::new(manifest).file_name().expect("file name");
+        let expected = if ecosystem == "github-actions" {
+            root.join(manifest)
+        } else {
+            root.join(&dir).join(manifest_name)
+        };
+        assert!(
+            expected.exists(),
+            ".github/dependabot.yml: `{ecosystem}` watches `{directory}`, but {} does not exist",
+            expected.display()
+        );
+    }
+}
+
+#[test]
+fn release_notes_come_from_the_changelog_section_of_the_version() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let changelog = dir.path().join("CHANGELOG.md");
+    fs::write(
+        &changelog,
+        "# Changelog\n\n## [Unreleased]\n\n- next\n\n## [1.2.0] - 2026-01-02\n\n### Added\n\n- slugs\n\n\
+         ## [1.1.0] - 2025-12-01\n\n- old\n\n[1.2.0]: https://example.com/1.2.0\n",
+    )
+    .expect("write CHANGELOG.md");
+    let script = repo_root().join("scripts/release-notes.sh");
+    let run = |version: &str| {
+        Command::new("bash")
+            .arg(&script)
+            .args([
+                "--changelog",
+                changelog.to_str().expect("UTF-8 path"),
+                version,
+            ])
+            .output()
+            .expect("run scripts/release-notes.sh")
+    };
+
+    let found = run("1.2.0");
+    let notes = String::from_utf8_lossy(&found.stdout);
+    assert!(
+        found.status.success(),
+        "release-notes.sh 1.2.0 failed: {}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+    assert_eq!(
+        notes.trim(),
+        "### Added\n\n- slugs",
+        "release-notes.sh 1.2.0 printed the wrong section"
+    );
+
+    let missing = run("9.9.9");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        !missing.status.success(),
+        "release-notes.sh must fail for a version CHANGELOG.md lacks"
+    );
+    assert!(
+        stderr.contains("9.9.9"),
+        "the error should name the missing version, got: {stderr}"
+    );
+}
