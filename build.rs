@@ -34,7 +34,7 @@ fn non_empty_env(name: &str) -> Option<String> {
 
 fn git_head_sha() -> Option<String> {
     let output = Command::new("git")
-        .args(["rev-parse", "HEAD"])
+        .args(["rev-parse", "--verify", "--quiet", "HEAD"])
         .output()
         .ok()?;
     if !output.status.success() {

@@ -19,7 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::configuration::Settings;
 use crate::http::problem::{self, Problem};
-use crate::http::{access_log, request_id};
+use crate::http::{access_log, draining, request_id};
 use crate::metrics;
 use crate::routes::{health, openapi, slugify, version};
 use crate::state::AppState;
@@ -67,6 +67,10 @@ pub fn app(state: AppState, limits: RequestLimits) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.readiness.clone(),
+            draining::close_connections_when_shutting_down,
         ))
         .map_request(request_id::drop_unacceptable)
         .layer(SetRequestIdLayer::new(

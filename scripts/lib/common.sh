@@ -42,7 +42,8 @@ git_sha() {
   elif [[ -n "${GITHUB_SHA:-}" ]]; then
     printf '%s\n' "$GITHUB_SHA"
   else
-    git -C "$REPO_ROOT" rev-parse HEAD 2>/dev/null || printf 'unknown\n'
+    # --verify --quiet: a repository without commits prints nothing, not "HEAD".
+    git -C "$REPO_ROOT" rev-parse --verify --quiet HEAD 2>/dev/null || printf 'unknown\n'
   fi
 }
 

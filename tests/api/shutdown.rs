@@ -30,7 +30,10 @@ async fn readiness_fails_while_liveness_and_the_api_keep_answering_during_the_de
         readyz.headers()["content-type"],
         "application/problem+json; charset=utf-8"
     );
-    assert_eq!(app.get("/healthz").await.status(), 200);
+    let healthz = app.get("/healthz").await;
+    assert_eq!(healthz.status(), 200);
+    // Keep-alive clients are told to reconnect (to a ready replica).
+    assert_eq!(healthz.headers()["connection"], "close");
     let api = app
         .post_json("/api/v1/slugify", r#"{"text": "still served"}"#)
         .await;
