@@ -77,10 +77,10 @@ fn watch_git_head() {
     if let Ok(contents) = std::fs::read_to_string(&head)
         && let Some(reference) = contents.trim().strip_prefix("ref: ")
     {
-        let ref_path = git_dir.join(reference);
-        if ref_path.is_file() {
-            println!("cargo:rerun-if-changed={}", ref_path.display());
-        }
+        // Watched even before it exists (a repository without commits): a
+        // missing path re-runs this script on every build until the first
+        // commit creates it, which is what makes that commit's SHA appear.
+        println!("cargo:rerun-if-changed={}", git_dir.join(reference).display());
     }
     let packed = git_dir.join("packed-refs");
     if packed.is_file() {

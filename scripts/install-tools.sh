@@ -98,5 +98,17 @@ if ((do_python)); then
   install_venv "$TOOLS_HOME/venv" "$TOOLS_DIR/requirements.txt"
   install_venv "$TOOLS_HOME/checkov" "$TOOLS_DIR/checkov-requirements.txt"
 fi
-((do_cargo)) && install_cargo_tools
+# cargo-fuzz (scripts/fuzz.sh) needs a nightly toolchain for its sanitizer flags.
+install_nightly() {
+  command -v rustup >/dev/null 2>&1 || return 0
+  if rustup toolchain list | grep -q '^nightly'; then
+    log "rustup: nightly toolchain present"
+    return
+  fi
+  log "rustup: installing the nightly toolchain (minimal profile) for fuzzing"
+  rustup toolchain install nightly --profile minimal ||
+    warn "could not install nightly: the fuzz stage will fail until it is installed"
+}
+
+((do_cargo)) && install_cargo_tools && install_nightly
 log "tools ready"
