@@ -13,7 +13,7 @@ TOOLS_HOME="${PAYLOAD_TOOLS_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/payload-ci}"
 export TOOLS_HOME
 case ":$PATH:" in
   *":$TOOLS_HOME/venv/bin:"*) ;;
-  *) PATH="$TOOLS_HOME/venv/bin:$TOOLS_HOME/checkov/bin:$HOME/.cargo/bin:$PATH" ;;
+  *) PATH="$TOOLS_HOME/venv/bin:$TOOLS_HOME/checkov/bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" ;;
 esac
 export PATH
 

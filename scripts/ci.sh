@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# The README's test command: runs every pipeline stage this machine can run, in
+# the order the GitHub workflows run them, and ends with a summary table.
+#
+# Why one runner: the workflows call the same stage scripts, so a green run
+# here means the pull request's checks see the same code, config and tool
+# versions. A stage that cannot run here (no Docker engine, no kind, no access
+# to Trivy's vulnerability database) exits 3 after printing `SKIPPED: <reason>`
+# and shows up as SKIPPED, never as PASSED.
+set -euo pipefail
+
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+# One line per stage: name | command (run by bash from the repository root; no "|" in it) |
+# what it checks. Adding a stage is adding a line here.
+STAGES=(
+  "rust-lint|scripts/lint-rust.sh|cargo fmt --check and clippy on all targets with warnings denied"
+  "config-lint|scripts/lint-config.sh|actionlint, zizmor, shellcheck, hadolint, yamllint, kustomize + kubernetes-validate"
+  "test|scripts/test.sh|unit, HTTP and doc tests (cargo-nextest)"
+  "image|scripts/build-image.sh|static binary and the scratch image (\$IMAGE, default payload:local)"
+  "container-test|scripts/container-test.sh|testcontainers suite against the image"
+  "supply-chain|scripts/supply-chain.sh|cargo-deny advisories/bans/licenses/sources and cargo-audit"
+  "scan|scripts/scan.sh|Trivy config and secret scans, image SBOM, cargo audit bin on the image's binary"
+  "image-vuln|scripts/scan.sh vuln|Trivy vulnerability scan of the image (needs Trivy's online database)"
+  "deploy|scripts/deploy-kind.sh && scripts/rollout-test.sh|deploy to kind and check a rolling update drops no request"
+  "gates|cargo test --locked --test gates -- --ignored|plants one violation per gate in a copy of the repo; each gate must fail"
+  "rename-test|cargo test --locked --test rename -- --ignored|renames a copy of the repo with scripts/rename.sh; the copy must build and pass its tests"
+  "reliability|scripts/reliability.sh --quick --debug|shutdown under load, 20 s soak, hostile input over raw sockets (tests/reliability.rs)"
+  "fuzz|scripts/fuzz.sh --time 30|bounded cargo-fuzz run of the slug and request-body targets (nightly)"
+)
+
+stage_field() { # stage_field LINE N: the Nth |-separated field of a STAGES line
+  local IFS='|' fields
+  read -r -a fields <<<"$1"
+  printf '%s' "${fields[$2]}"
+}
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/ci.sh [--only STAGE...] [--skip STAGE...] [--fail-fast] [--list] [--help]
+
+Runs the pipeline stages in order and prints a summary: stage | result | seconds.
+Exit status is non-zero when any stage FAILED. A stage that cannot run on this
+machine is SKIPPED with its reason (never reported as passed).
+
+Options:
+  --only STAGE...  run only these stages (in pipeline order)
+  --skip STAGE...  run every stage except these
+  --fail-fast      stop after the first failed stage
+  --list           print the stage names and exit
+  -h, --help       this help
+
+Each stage's output is streamed and also saved to target/ci-logs/<stage>.log.
+Environment: ADVISORY_DB=<git checkout or bundle> runs the supply-chain and scan
+stages against that advisory database snapshot instead of fetching it;
+IMAGE (default payload:local) names the image under test.
+
+Stages:
+EOF
+  local line
+  for line in "${STAGES[@]}"; do
+    printf '  %-15s %s\n' "$(stage_field "$line" 0)" "$(stage_field "$line" 2)"
+  done
+}
+
+is_stage() {
+  local line
+  for line in "${STAGES[@]}"; do
+    [[ "$(stage_field "$line" 0)" == "$1" ]] && return 0
+  done
+  return 1
+}
+
+only=() skip=() fail_fast=0 mode=""
+while (($# > 0)); do
+  case "$1" in
+    -h | --help) usage; exit 0 ;;
+    --list)
+      for line in "${STAGES[@]}"; do stage_field "$line" 0; echo; done
+      exit 0
+      ;;
+    --only | --skip) mode="${1#--}" ;;
+    --fail-fast) fail_fast=1 ;;
+    -*) usage >&2; die "unknown option '$1'" ;;
+    *)
+      [[ -n "$mode" ]] || { usage >&2; die "'$1': put stage names after --only or --skip"; }
+      is_stage "$1" || die "unknown stage '$1' (scripts/ci.sh --list shows the stages)"
+      if [[ "$mode" == only ]]; then only+=("$1"); else skip+=("$1"); fi
+      ;;
+  esac
+  shift
+done
+[[ -z "$mode" || ${#only[@]} -gt 0 || ${#skip[@]} -gt 0 ]] || die "--$mode needs at least one stage name"
+
+selected() {
+  local s
+  if ((${#only[@]} > 0)); then
+    for s in "${only[@]}"; do [[ "$s" == "$1" ]] && return 0; done
+    return 1
+  fi
+  for s in "${skip[@]}"; do [[ "$s" == "$1" ]] && return 1; done
+  return 0
+}
+
+cd "$REPO_ROOT"
+LOG_DIR="$REPO_ROOT/target/ci-logs"
+mkdir -p "$LOG_DIR"
+# cargo and friends stop colouring output that goes through tee; keep colour
+# when a person is watching.
+[[ -t 1 ]] && export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-always}"
+
+plan=()
+for line in "${STAGES[@]}"; do
+  selected "$(stage_field "$line" 0)" && plan+=("$line")
+done
+((${#plan[@]} > 0)) || die "no stage selected"
+
+names=() results=() seconds=()
+passed=0 failed=0 skipped=0 total_start=$SECONDS
+for i in "${!plan[@]}"; do
+  name="$(stage_field "${plan[$i]}" 0)"
+  cmd="$(stage_field "${plan[$i]}" 1)"
+  log_file="$LOG_DIR/$name.log"
+  [[ "${GITHUB_ACTIONS:-}" == true ]] && echo "::group::$name"
+  printf '\n>>> [%d/%d] %s: %s  (started %s, log: %s)\n' $((i + 1)) ${#plan[@]} \
+    "$name" "$cmd" "$(date +%H:%M:%S)" "${log_file#"$REPO_ROOT"/}"
+  start=$SECONDS
+  # No stdin: a stage must never wait for input (CI has none either).
+  set +e
+  bash -c "$cmd" </dev/null 2>&1 | tee "$log_file"
+  rc=${PIPESTATUS[0]}
+  set -e
+  elapsed=$((SECONDS - start))
+  reason="$(sed -n 's/^SKIPPED: //p' "$log_file" | tail -n1)"
+  if ((rc == 0)); then
+    result=PASSED passed=$((passed + 1))
+  elif ((rc == 3)) && [[ -n "$reason" ]]; then
+    result="SKIPPED ($reason)" skipped=$((skipped + 1))
+  else
+    result="FAILED (exit $rc)" failed=$((failed + 1))
+  fi
+  [[ "${GITHUB_ACTIONS:-}" == true ]] && echo "::endgroup::"
+  printf '<<< %s: %s in %ds\n' "$name" "$result" "$elapsed"
+  names+=("$name") results+=("$result") seconds+=("$elapsed")
+  if ((fail_fast)) && [[ "$result" == FAILED* ]]; then
+    log "--fail-fast: stopping after the first failed stage"
+    break
+  fi
+done
+
+# Summary table, sized to the longest result (skip reasons can be long).
+width=6
+for r in "${results[@]}"; do ((${#r} > width)) && width=${#r}; done
+printf '\n%-15s | %-*s | %7s\n' stage "$width" result seconds
+printf '%s\n' "$(printf '%*s' $((15 + width + 13)) '' | tr ' ' -)"
+for i in "${!names[@]}"; do
+  printf '%-15s | %-*s | %7d\n' "${names[$i]}" "$width" "${results[$i]}" "${seconds[$i]}"
+done
+if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
+  {
+    echo "| stage | result | seconds |"
+    echo "|---|---|---:|"
+    for i in "${!names[@]}"; do echo "| ${names[$i]} | ${results[$i]} | ${seconds[$i]} |"; done
+  } >>"$GITHUB_STEP_SUMMARY"
+fi
+printf '\n%d passed, %d failed, %d skipped (stages), %ds in total; logs in target/ci-logs/\n' \
+  "$passed" "$failed" "$skipped" $((SECONDS - total_start))
+((failed == 0))

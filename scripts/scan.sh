@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# scan stage: what the image and the deployment configuration contain, seen
+# the way an attacker or auditor would see them. Trivy finds insecure
+# Dockerfile/Kubernetes settings and committed secrets; the SBOM records what
+# shipped; cargo audit bin checks the crates compiled into the binary that is
+# actually in the image (not just Cargo.lock) against the advisory database.
+set -euo pipefail
+
+IMAGE="${IMAGE:-payload:local}"
+TRIVY_DB_TIMEOUT="${TRIVY_DB_TIMEOUT:-120}"
+
+usage() {
+  cat <<EOF
+Usage: scripts/scan.sh [PART...]
+
+Parts (default: config secrets sbom binary):
+  config   trivy config on the repository (Dockerfile, k8s/) and on each
+           rendered k8s overlay; fails on HIGH or CRITICAL findings
+  secrets  trivy secret scan of every file git would commit
+  sbom     CycloneDX SBOM of the image -> target/sbom/payload-image.cdx.json
+  binary   cargo audit bin on the image's /payload (built with cargo-auditable)
+  vuln     trivy vulnerability scan of the image, failing on HIGH/CRITICAL
+           (scripts/ci.sh runs it as the image-vuln stage). It needs Trivy's
+           online database: when that cannot be downloaded within
+           TRIVY_DB_TIMEOUT=${TRIVY_DB_TIMEOUT}s the part is SKIPPED (exit 3), except
+           on GitHub Actions, where the database must be reachable.
+
+IMAGE (default payload:local) is the image scanned; build it with
+scripts/build-image.sh. Without a Docker engine, sbom and binary are skipped
+and the stage reports SKIPPED after the other parts ran.
+ADVISORY_DB=<git checkout or bundle> makes 'binary' use that advisory
+database snapshot instead of fetching it (see scripts/supply-chain.sh).
+EOF
+}
+
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+parts=()
+for arg in "$@"; do
+  case "$arg" in
+    -h | --help) usage; exit 0 ;;
+    config | secrets | sbom | binary | vuln) parts+=("$arg") ;;
+    *) usage >&2; die "unknown part '$arg'" ;;
+  esac
+done
+((${#parts[@]} > 0)) || parts=(config secrets sbom binary)
+wants() { [[ " ${parts[*]} " == *" $1 "* ]]; }
+
+cd "$REPO_ROOT"
+require_tool trivy "Run scripts/install-tools.sh (pinned in scripts/tools/requirements.txt)."
+WORK="$REPO_ROOT/target/scan"
+mkdir -p "$WORK"
+# No version or check-bundle downloads: the built-in checks of the pinned
+# Trivy, so a run is reproducible and works without GitHub's registry.
+trivy_flags=(--skip-check-update --skip-version-check --disable-telemetry --quiet)
+skipped=() vuln_db=0
+
+if wants config; then
+  check "trivy config (repository)" trivy config "${trivy_flags[@]}" \
+    --severity HIGH,CRITICAL --exit-code 1 --skip-dirs target --skip-dirs dist .
+  # Overlays are scanned as rendered: a kustomize patch alone is half a
+  # manifest, and what the cluster receives is the render.
+  shopt -s nullglob
+  overlays=(k8s/overlays/*/kustomization.yaml k8s/overlays/*/kustomization.yml)
+  shopt -u nullglob
+  if ((${#overlays[@]} > 0)); then
+    require_tool kubectl "Install kubectl (it includes kustomize): https://kubernetes.io/docs/tasks/tools/"
+    rm -rf "$WORK/k8s-rendered" && mkdir -p "$WORK/k8s-rendered"
+    for kustomization in "${overlays[@]}"; do
+      overlay="$(dirname "$kustomization")"
+      check "kustomize $overlay" kubectl kustomize "$overlay" --output "$WORK/k8s-rendered/$(basename "$overlay").yaml"
+    done
+    check "trivy config (rendered overlays)" trivy config "${trivy_flags[@]}" \
+      --severity HIGH,CRITICAL --exit-code 1 "$WORK/k8s-rendered"
+  else
+    log "trivy config (rendered overlays): skipped: k8s/overlays does not exist yet"
+  fi
+fi
+
+if wants secrets; then
+  # Scan exactly what a push would publish: tracked files plus new files that
+  # are not ignored. Ignored files (a local .env, target/) never leave the
+  # machine, and scanning target/ would take minutes.
+  tree="$WORK/secret-tree"
+  rm -rf "$tree" && mkdir -p "$tree"
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files -co --exclude-standard -z |
+      while IFS= read -r -d '' f; do [[ -f "$f" ]] && printf '%s\0' "$f"; done |
+      tar --null -T - -cf - | tar -xf - -C "$tree"
+  else
+    tar --exclude=./target --exclude=./dist -cf - . | tar -xf - -C "$tree"
+  fi
+  check "trivy secret" trivy fs "${trivy_flags[@]}" --scanners secret --exit-code 1 "$tree"
+fi
+
+# Trivy's vulnerability database is an OCI artifact on a container registry.
+# Where none is reachable, say so instead of reporting a scan that never ran.
+# Checked before the image is exported, so an unreachable database costs
+# nothing more.
+if wants vuln; then
+  if db_error="$(timeout "$TRIVY_DB_TIMEOUT" trivy image "${trivy_flags[@]}" --download-db-only 2>&1)"; then
+    vuln_db=1
+  else
+    vuln_db=0
+    # A one-line reason from Trivy's innermost cause, e.g.
+    # `* Get "https://mirror.gcr.io/v2/": dial tcp: lookup ...: no such host`.
+    cause="$(sed -n 's/^[[:space:]]*\* //p' <<<"$db_error" | head -n1)"
+    host="$(grep -o 'https://[^/"]*' <<<"$cause" | head -n1)"
+    if [[ -n "$cause" && -n "$host" ]]; then
+      cause="${host#https://}: ${cause##*: }"
+    elif [[ -z "$cause" ]]; then
+      cause="$(grep -m1 -o 'FATAL.*' <<<"$db_error" || echo "no answer within ${TRIVY_DB_TIMEOUT}s")"
+    fi
+    reason="Trivy's vulnerability database is unreachable (${cause:0:100})"
+    if [[ "${GITHUB_ACTIONS:-}" == true ]]; then
+      # On GitHub the registry is reachable: a failure there is real.
+      printf '%s\n' "$db_error" >&2
+      warn "$reason"
+      FAILED_CHECKS+=("trivy vulnerability database")
+    else
+      skipped+=("$reason")
+    fi
+  fi
+fi
+
+image_tar="$WORK/image.tar"
+image_ready=0
+if wants sbom || wants binary || { wants vuln && ((vuln_db)); }; then
+  if ! docker_engine_up; then
+    skipped+=("no Docker engine answers, so the image $IMAGE was not scanned (start Docker, then scripts/build-image.sh)")
+  elif ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+    warn "image $IMAGE not found: build it with scripts/build-image.sh (or scripts/ci.sh --only image scan)"
+    FAILED_CHECKS+=("image $IMAGE")
+  else
+    # One export of the image serves every part; Trivy then reads the tar
+    # instead of needing a particular Docker API.
+    check "docker save $IMAGE" docker save --output "$image_tar" "$IMAGE"
+    [[ -s "$image_tar" ]] && image_ready=1
+  fi
+fi
+
+if wants sbom && ((image_ready)); then
+  require_tool jq "Install jq (Debian: apt-get install jq)."
+  sbom="$REPO_ROOT/target/sbom/payload-image.cdx.json"
+  mkdir -p "$(dirname "$sbom")"
+  # SBOM generation is offline: Trivy reads the cargo-auditable dependency
+  # list embedded in the binary; no vulnerability database is involved.
+  check "sbom (CycloneDX)" trivy image "${trivy_flags[@]}" --input "$image_tar" \
+    --format cyclonedx --output "$sbom"
+  if [[ -s "$sbom" ]]; then
+    crates="$(jq '[.components[]? | select(.purl // "" | startswith("pkg:cargo/"))] | length' "$sbom")"
+    if ((crates > 1)); then
+      log "SBOM: $crates crates listed in ${sbom#"$REPO_ROOT"/}"
+    else
+      warn "the SBOM lists $crates crates: the binary carries no cargo-auditable dependency list (build it with cargo auditable, as scripts/build-binary.sh does)"
+      FAILED_CHECKS+=("sbom content")
+    fi
+  fi
+fi
+
+if wants binary && ((image_ready)); then
+  require_tool cargo-audit "Run scripts/install-tools.sh (or: cargo install --locked cargo-audit)."
+  # A stopped container is the portable way to copy a file out of a scratch
+  # image (it has no shell to cat with).
+  rm -f "$WORK/payload"
+  cid="$(docker create "$IMAGE")"
+  docker cp "$cid:/payload" "$WORK/payload" >/dev/null || warn "could not copy /payload out of $IMAGE"
+  docker rm "$cid" >/dev/null
+  audit=(cargo audit)
+  db="$(advisory_db_checkout "$REPO_ROOT/target/advisory-dbs/advisory-db-3157b0e258782691")"
+  [[ -n "$db" ]] && audit+=(--db "$db" --no-fetch)
+  # Advisories accepted in deny.toml (each with its reason) are accepted here too.
+  while read -r id; do audit+=(--ignore "$id"); done < <(
+    sed -n '/^\[advisories\]/,/^\[/p' deny.toml 2>/dev/null | grep -v '^[[:space:]]*#' |
+      grep -o 'RUSTSEC-[0-9]\{4\}-[0-9]\{4\}' | sort -u
+  )
+  if [[ -f "$WORK/payload" ]]; then
+    check "cargo audit bin" "${audit[@]}" bin "$WORK/payload"
+  else
+    FAILED_CHECKS+=("cargo audit bin")
+  fi
+fi
+
+if wants vuln && ((image_ready && vuln_db)); then
+  check "trivy image (vulnerabilities)" trivy image "${trivy_flags[@]}" --skip-db-update \
+    --input "$image_tar" --scanners vuln --severity HIGH,CRITICAL --exit-code 1
+fi
+
+if ((${#FAILED_CHECKS[@]} == 0 && ${#skipped[@]} > 0)); then
+  log "scan: every part that ran passed"
+  skip_stage "${skipped[*]}"
+fi
+finish_checks scan

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# supply-chain stage: what we ship is only as trustworthy as what we depend on.
+# cargo-deny enforces the policy in deny.toml (known vulnerabilities, yanked or
+# unmaintained crates, licences we may not ship, duplicate or wildcard
+# dependencies, crates from anywhere but crates.io). cargo-audit is a second,
+# independent reading of the same advisory database, and the tool most
+# people recognise in a report.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/supply-chain.sh
+
+Runs, from the repository root:
+  cargo deny --locked check advisories bans licenses sources   (policy: deny.toml)
+  cargo audit                                                    (advisories in Cargo.lock)
+
+Online (default) both tools fetch the RustSec advisory database from GitHub.
+Offline: ADVISORY_DB=<git checkout or git bundle of rustsec/advisory-db>
+(relative paths are taken from the repository root) is cloned under
+target/advisory-dbs/ and both tools read that copy without fetching; the
+snapshot's date and age are printed, with a warning past 90 days.
+EOF
+}
+
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+case "${1:-}" in
+  -h | --help) usage; exit 0 ;;
+  "") ;;
+  *) usage >&2; die "unknown argument '$1'" ;;
+esac
+cd "$REPO_ROOT"
+require_tool cargo "Install Rust with rustup (https://rustup.rs)."
+require_tool cargo-deny "Run scripts/install-tools.sh (or: cargo install --locked cargo-deny)."
+require_tool cargo-audit "Run scripts/install-tools.sh (or: cargo install --locked cargo-audit)."
+[[ -f deny.toml ]] || die "deny.toml is missing at the repository root; cargo-deny needs its policy."
+
+deny=(cargo deny --locked)
+audit=(cargo audit)
+# cargo-deny names each database folder after its URL; this is the folder for
+# the default RustSec URL, so the offline copy is found without a custom URL.
+db_root="$REPO_ROOT/target/advisory-dbs"
+db="$(advisory_db_checkout "$db_root/advisory-db-3157b0e258782691")"
+if [[ -n "$db" ]]; then
+  # --offline also stops `cargo metadata` from downloading crates, so fetch
+  # them first (a no-op when they are already downloaded).
+  cargo fetch --locked --quiet
+  # cargo-deny reads the database location only from its config file, so use
+  # deny.toml with one line added: db-path pointing at the offline copy.
+  grep -q '^\[advisories\]' deny.toml || die "deny.toml has no [advisories] table to add db-path to"
+  sed "s|^\[advisories\]\$|[advisories]\ndb-path = \"$db_root\"|" deny.toml >"$db_root/deny.toml"
+  deny+=(--offline --config "$db_root/deny.toml")
+  audit+=(--db "$db" --no-fetch)
+fi
+
+check cargo-deny "${deny[@]}" check advisories bans licenses sources
+# cargo-audit has no ignore list of its own here: an advisory accepted in
+# deny.toml must be accepted for cargo-audit too, so the ignores are passed on.
+while read -r id; do audit+=(--ignore "$id"); done < <(
+  sed -n '/^\[advisories\]/,/^\[/p' deny.toml | grep -v '^[[:space:]]*#' |
+    grep -o 'RUSTSEC-[0-9]\{4\}-[0-9]\{4\}' | sort -u
+)
+check cargo-audit "${audit[@]}"
+finish_checks supply-chain

@@ -1,0 +1,407 @@
+//! The pipeline's gates must be able to fail: a gate nobody has seen fail is
+//! not a gate.
+//!
+//! Each test copies the repository (tracked files plus new files that are not
+//! ignored) into a temporary directory, plants ONE violation there, runs the
+//! stage script (or the exact command the stage runs) in the copy, and asserts
+//! that it fails with a message naming the problem and, for the stages that
+//! run several checks, that the planted gate's check is one that failed.
+//!
+//! They need the pinned tools (`scripts/install-tools.sh`) and take minutes,
+//! so they are ignored by default; `scripts/ci.sh --only gates` runs them:
+//! `cargo test --locked --test gates -- --ignored`.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A script with an unquoted argument: `rm -rf $1` word-splits and globs.
+const UNQUOTED_ARGUMENT: &str = "#!/usr/bin/env bash\nset -euo pipefail\nrm -rf $1\n";
+
+/// A throw-away copy of the repository to plant a violation in.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+/// Exit code and combined stdout + stderr of a command run in a sandbox.
+struct Outcome {
+    command: String,
+    code: Option<i32>,
+    output: String,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("payload-gate-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let listing = git(
+            Path::new(REPO),
+            &["ls-files", "-co", "--exclude-standard", "-z"],
+        );
+        for rel in listing.split('\0').filter(|f| !f.is_empty()) {
+            let from = Path::new(REPO).join(rel);
+            if !from.is_file() {
+                continue; // deleted in the working tree but still tracked
+            }
+            let to = dir.path().join(rel);
+            fs::create_dir_all(to.parent().expect("a file has a parent"))
+                .expect("create directory");
+            fs::copy(&from, &to).unwrap_or_else(|e| panic!("copy {rel}: {e}"));
+        }
+        // A repository of its own, so the scripts list files exactly as they do
+        // in a checkout (git ls-files) and never see the real repository.
+        git(dir.path(), &["init", "--quiet"]);
+        git(dir.path(), &["add", "--all"]);
+        Self { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn read(&self, rel: &str) -> String {
+        fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    fn write(&self, rel: &str, contents: &str) {
+        let path = self.path(rel);
+        fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create directory");
+        fs::write(&path, contents).unwrap_or_else(|e| panic!("write {rel}: {e}"));
+    }
+
+    fn append(&self, rel: &str, contents: &str) {
+        let old = self.read(rel);
+        self.write(rel, &format!("{old}{contents}"));
+    }
+
+    /// Replaces the first occurrence of `from`; panics when it is missing, so
+    /// a test whose target file changed fails loudly instead of planting nothing.
+    fn replace_first(&self, rel: &str, from: &str, to: &str) {
+        let old = self.read(rel);
+        assert!(
+            old.contains(from),
+            "cannot plant the violation: {rel} no longer contains {from:?}"
+        );
+        self.write(rel, &old.replacen(from, to, 1));
+    }
+
+    /// Adds a line to the `[dependencies]` table of Cargo.toml and records the
+    /// new dependency in Cargo.lock (the stages run with --locked).
+    fn add_dependency(&self, line: &str) {
+        self.replace_first(
+            "Cargo.toml",
+            "\n[dependencies]\n",
+            &format!("\n[dependencies]\n{line}\n"),
+        );
+        let lock = self.run(&["cargo", "metadata", "--format-version", "1"]);
+        assert_eq!(
+            lock.code,
+            Some(0),
+            "updating Cargo.lock failed:\n{}",
+            lock.output
+        );
+    }
+
+    /// Runs a command from the sandbox root. Cargo shares the main target
+    /// directory, so dependencies are not compiled again.
+    fn run(&self, args: &[&str]) -> Outcome {
+        let mut command = Command::new("bash");
+        command
+            .args(["-c", r#""$@" 2>&1"#, "gate"])
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("CARGO_TARGET_DIR", target_dir())
+            .env("CARGO_TERM_COLOR", "never");
+        // The scripts take a relative ADVISORY_DB from the repository root;
+        // the sandbox root is elsewhere.
+        if let Ok(db) = std::env::var("ADVISORY_DB") {
+            command.env("ADVISORY_DB", Path::new(REPO).join(db));
+        }
+        let out = command
+            .output()
+            .unwrap_or_else(|e| panic!("run {args:?}: {e}"));
+        Outcome {
+            command: args.join(" "),
+            code: out.status.code(),
+            output: String::from_utf8_lossy(&out.stdout).into_owned(),
+        }
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git is installed");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("git prints UTF-8 paths")
+}
+
+/// The target directory of this build (`CARGO_TARGET_TMPDIR` is `<target>/tmp`).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || {
+            Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .parent()
+                .expect("tmp has a parent")
+                .to_path_buf()
+        },
+        PathBuf::from,
+    )
+}
+
+impl Outcome {
+    /// The checks a stage script reported as failed (`check(s) failed: a, b (`).
+    fn failed_checks(&self) -> Vec<String> {
+        let Some(start) = self.output.rfind("check(s) failed: ") else {
+            return Vec::new();
+        };
+        let rest = &self.output[start + "check(s) failed: ".len()..];
+        let end = rest.find(" (their output").unwrap_or(rest.len());
+        rest[..end].split(", ").map(str::to_owned).collect()
+    }
+
+    /// The command failed and its output names the problem.
+    #[track_caller]
+    fn assert_fails_naming(&self, needles: &[&str]) {
+        let mut why = String::new();
+        if self.code == Some(0) {
+            why.push_str("it exited 0; ");
+        }
+        for needle in needles {
+            if !self.output.contains(needle) {
+                let _ = write!(why, "its output does not contain {needle:?}; ");
+            }
+        }
+        assert!(
+            why.is_empty(),
+            "gate `{}` did not fail as it should: {why}output:\n{}",
+            self.command,
+            self.output
+        );
+    }
+
+    /// Like `assert_fails_naming`, and the stage names the planted gate's
+    /// check among those that failed (a check name starts with the gate's).
+    #[track_caller]
+    fn assert_gate_fails(&self, gate: &str, needles: &[&str]) {
+        self.assert_fails_naming(needles);
+        let failed = self.failed_checks();
+        assert!(
+            failed.iter().any(|c| c.starts_with(gate)),
+            "expected `{gate}` among the failed checks of `{}`, they are {failed:?}; output:\n{}",
+            self.command,
+            self.output
+        );
+    }
+}
+
+/// A workflow that passes every linter; tests add one bad step to it.
+fn workflow(step: &str) -> String {
+    format!(
+        "name: gate probe\non:\n  push:\npermissions: {{}}\njobs:\n  probe:\n    runs-on: ubuntu-24.04\n    \
+         timeout-minutes: 5\n    steps:\n{step}"
+    )
+}
+
+// ---------------------------------------------------------------- rust-lint
+
+#[test]
+#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+fn clippy_rejects_a_lint() {
+    let sandbox = Sandbox::new();
+    sandbox.append(
+        "src/lib.rs",
+        "\n/// Planted by tests/gates.rs.\npub fn gate_probe(bytes: &Vec<u8>) -> usize {\n    bytes.len()\n}\n",
+    );
+    let out = sandbox.run(&["scripts/lint-rust.sh"]);
+    out.assert_gate_fails("clippy", &["ptr_arg", "gate_probe"]);
+}
+
+#[test]
+#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+fn rustfmt_rejects_unformatted_code() {
+    let sandbox = Sandbox::new();
+    sandbox.append("src/lib.rs", "\npub fn gate_probe( )->u8{1}\n");
+    // The rustfmt half of scripts/lint-rust.sh, without a clippy build.
+    let out = sandbox.run(&["cargo", "fmt", "--all", "--check"]);
+    out.assert_fails_naming(&["Diff in", "src/lib.rs"]);
+}
+
+// ---------------------------------------------------------------- config-lint
+
+#[test]
+#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+fn actionlint_runs_shellcheck_on_run_blocks() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        ".github/workflows/gate-probe.yml",
+        &workflow("      - run: echo $GATE_PROBE\n"),
+    );
+    let out = sandbox.run(&["scripts/lint-config.sh"]);
+    out.assert_gate_fails("actionlint", &["SC2086", "gate-probe.yml"]);
+}
+
+#[test]
+#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+fn zizmor_rejects_an_unpinned_action() {
+    let sandbox = Sandbox::new();
+    let step =
+        "      - uses: actions/checkout@v7\n        with:\n          persist-credentials: false\n";
+    sandbox.write(".github/workflows/gate-probe.yml", &workflow(step));
+    let out = sandbox.run(&["scripts/lint-config.sh"]);
+    out.assert_gate_fails("zizmor", &["unpinned-uses", "gate-probe.yml"]);
+}
+
+#[test]
+#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+fn shellcheck_rejects_an_unquoted_variable() {
+    let sandbox = Sandbox::new();
+    sandbox.write("scripts/gate-probe.sh", UNQUOTED_ARGUMENT);
+    let out = sandbox.run(&["scripts/lint-config.sh"]);
+    out.assert_gate_fails("shellcheck", &["SC2086", "scripts/gate-probe.sh"]);
+}
+
+#[test]
+#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+fn hadolint_rejects_a_root_container() {
+    let sandbox = Sandbox::new();
+    sandbox.append("Dockerfile", "\nUSER root\n");
+    let out = sandbox.run(&["scripts/lint-config.sh"]);
+    out.assert_gate_fails("hadolint", &["DL3002"]);
+}
+
+#[test]
+#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+fn yamllint_rejects_trailing_spaces() {
+    let sandbox = Sandbox::new();
+    sandbox.append(
+        "k8s/base/kustomization.yaml",
+        "# planted by tests/gates.rs   \n",
+    );
+    let out = sandbox.run(&["scripts/lint-config.sh"]);
+    out.assert_gate_fails(
+        "yamllint",
+        &["trailing-spaces", "k8s/base/kustomization.yaml"],
+    );
+}
+
+#[test]
+#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+fn kubernetes_validate_rejects_an_unknown_field() {
+    let sandbox = Sandbox::new();
+    // A misspelt field: the API server would silently drop it (no --strict
+    // there), so the typo would only show as a setting that never applies.
+    sandbox.replace_first(
+        "k8s/base/deployment.yaml",
+        "\nspec:\n",
+        "\nspec:\n  replica: 3\n",
+    );
+    let out = sandbox.run(&["scripts/lint-config.sh"]);
+    out.assert_gate_fails("kubernetes-validate", &["'replica' was unexpected"]);
+}
+
+#[test]
+#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+fn checkov_rejects_a_latest_image() {
+    let sandbox = Sandbox::new();
+    let manifest = sandbox.read("k8s/base/deployment.yaml");
+    let image_line = manifest
+        .lines()
+        .find(|l| l.trim_start().starts_with("image: "))
+        .expect("k8s/base/deployment.yaml names an image");
+    let indent = &image_line[..image_line.len() - image_line.trim_start().len()];
+    sandbox.replace_first(
+        "k8s/base/deployment.yaml",
+        image_line,
+        &format!("{indent}image: payload:latest"),
+    );
+    let out = sandbox.run(&["scripts/lint-config.sh"]);
+    out.assert_gate_fails("checkov", &["CKV_K8S_14"]);
+}
+
+// ---------------------------------------------------------------- supply-chain
+
+#[test]
+#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+fn cargo_deny_rejects_a_copyleft_licence() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "gate-probe/Cargo.toml",
+        "[package]\nname = \"gate-probe\"\nversion = \"0.1.0\"\nedition = \"2024\"\nlicense = \"GPL-3.0-only\"\n",
+    );
+    sandbox.write("gate-probe/src/lib.rs", "//! Planted by tests/gates.rs.\n");
+    sandbox.add_dependency(r#"gate-probe = { path = "gate-probe", version = "0.1.0" }"#);
+    let out = sandbox.run(&["scripts/supply-chain.sh"]);
+    out.assert_gate_fails("cargo-deny", &["GPL-3.0-only", "rejected", "gate-probe"]);
+}
+
+#[test]
+#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+fn cargo_deny_rejects_a_wildcard_dependency() {
+    let sandbox = Sandbox::new();
+    // Already in Cargo.lock (hyper and tokio use it), so only the requirement changes.
+    sandbox.add_dependency(r#"pin-project-lite = "*""#);
+    let out = sandbox.run(&["scripts/supply-chain.sh"]);
+    out.assert_gate_fails("cargo-deny", &["wildcard", "pin-project-lite"]);
+}
+
+#[test]
+#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+fn advisories_reject_a_vulnerable_crate() {
+    let sandbox = Sandbox::new();
+    // smallvec 0.6.13: heap buffer overflow in insert_many (RUSTSEC-2021-0003).
+    sandbox.add_dependency(r#"smallvec-old = { package = "smallvec", version = "=0.6.13" }"#);
+    let out = sandbox.run(&["scripts/supply-chain.sh"]);
+    out.assert_fails_naming(&["RUSTSEC-2021-0003"]);
+    // Both tools must see it on their own.
+    assert_eq!(
+        out.failed_checks(),
+        ["cargo-deny", "cargo-audit"],
+        "output:\n{}",
+        out.output
+    );
+}
+
+// ---------------------------------------------------------------- scan
+
+#[test]
+#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+fn trivy_config_rejects_a_root_container() {
+    let sandbox = Sandbox::new();
+    sandbox.append("Dockerfile", "\nUSER root\n");
+    let out = sandbox.run(&["scripts/scan.sh", "config"]);
+    out.assert_gate_fails("trivy config", &["DS-0002", "should not be 'root'"]);
+}
+
+#[test]
+#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+fn trivy_secret_rejects_a_token() {
+    let sandbox = Sandbox::new();
+    // Built at run time, so this file itself holds no token-shaped string.
+    let token = format!("ghp_{}", "A1b2C3d4E5f6".repeat(3));
+    sandbox.write("deploy/production.env", &format!("GITHUB_TOKEN={token}\n"));
+    let out = sandbox.run(&["scripts/scan.sh", "secrets"]);
+    out.assert_gate_fails("trivy secret", &["github-pat", "deploy/production.env"]);
+}
+
+// ---------------------------------------------------------------- the runner
+
+#[test]
+#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+fn ci_sh_fails_when_a_stage_fails() {
+    let sandbox = Sandbox::new();
+    sandbox.write("scripts/gate-probe.sh", UNQUOTED_ARGUMENT);
+    let out = sandbox.run(&["scripts/ci.sh", "--only", "config-lint"]);
+    out.assert_fails_naming(&["config-lint", "FAILED", "0 passed, 1 failed, 0 skipped"]);
+}

@@ -1,0 +1,438 @@
+//! `scripts/rename.sh` renames the service everywhere, and the renamed
+//! repository still builds and passes its tests.
+//!
+//! Each test works on a copy of the repository (tracked files plus new files
+//! that are not ignored) in a temporary directory with a git repository of its
+//! own, so the real checkout is never touched. They run `scripts/rename.sh`
+//! and, for the full rename, the copy's whole test suite (about a minute
+//! when the dependencies are already built), so they are ignored by default;
+//! the `rename-test` stage of `scripts/ci.sh` runs them:
+//! `cargo test --locked --test rename -- --ignored`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+/// The name the repository has now (the template's is `payload`).
+const OLD: &str = env!("CARGO_PKG_NAME");
+
+/// Phrases that contain the template's name but are not the service's name:
+/// http's status constant, its reason phrase, and Rust's term for what a panic
+/// carries. rename.sh keeps exactly these (its KEEP list, spelled the same);
+/// any other leftover fails the test.
+const KEEP: [&str; 4] = [
+    "PAYLOAD_TOO_LARGE",
+    "Payload Too Large",
+    "payload too large",
+    "panic payload",
+];
+
+/// The new name: `acme-svc`, unless the repository already has it.
+fn new_name() -> &'static str {
+    if OLD == "acme-svc" {
+        "other-svc"
+    } else {
+        "acme-svc"
+    }
+}
+
+#[test]
+#[ignore = "compiles a renamed copy: scripts/ci.sh --only rename-test"]
+fn a_renamed_copy_has_no_trace_of_the_old_name_builds_and_passes_its_tests() {
+    let new = new_name();
+    let new_snake = new.replace('-', "_");
+    let old_snake = OLD.replace('-', "_");
+    let sandbox = Sandbox::new();
+    // A path that contains the name in two spellings, to see it moved too.
+    let planted = format!("docs/{OLD}-extras/{old_snake}_notes.md");
+    sandbox.write(
+        &planted,
+        &format!("# {OLD}\n\nMetrics: `{old_snake}_http_requests_total`.\n"),
+    );
+    sandbox.commit();
+
+    let out = sandbox.run("bash", &["scripts/rename.sh", new]);
+    assert!(out.ok(), "rename.sh failed:\n{}", out.text());
+    for expected in [
+        "Cargo.toml",
+        "src/main.rs",
+        "replacement(s) in",
+        "path(s) moved",
+    ] {
+        assert!(
+            out.stdout.contains(expected),
+            "rename.sh's report does not mention {expected:?}:\n{}",
+            out.text()
+        );
+    }
+
+    // No trace of the old name in any file or path, outside the changelog.
+    let leftovers = sandbox.leftovers();
+    assert!(
+        leftovers.is_empty(),
+        "{OLD:?} is still in {} place(s) after the rename:\n  {}",
+        leftovers.len(),
+        leftovers.join("\n  ")
+    );
+
+    // Each spelling landed where it belongs.
+    let moved = format!("docs/{new}-extras/{new_snake}_notes.md");
+    assert_eq!(
+        sandbox.read(&moved),
+        format!("# {new}\n\nMetrics: `{new_snake}_http_requests_total`.\n"),
+        "{planted} should have moved to {moved}, with its contents renamed"
+    );
+    assert!(
+        sandbox
+            .read("Cargo.toml")
+            .contains(&format!("name = \"{new}\"")),
+        "Cargo.toml's package is not called {new}"
+    );
+    assert!(
+        sandbox
+            .read("src/main.rs")
+            .contains(&format!("use {new_snake}::")),
+        "src/main.rs does not import the renamed library crate {new_snake}"
+    );
+    if sandbox.path("CHANGELOG.md").is_file() {
+        let changelog = sandbox.read("CHANGELOG.md");
+        let note = format!("- Renamed the service from `{OLD}` to `{new}`");
+        let unreleased = changelog
+            .split("\n## ")
+            .find(|section| section.starts_with("[Unreleased]"))
+            .expect("CHANGELOG.md has an [Unreleased] section");
+        assert!(
+            unreleased.contains(&note),
+            "the rename is not recorded under [Unreleased]:\n{unreleased}"
+        );
+    }
+
+    // The renamed copy builds and passes its own tests (ignored heavy suites
+    // stay ignored; the container tests skip: no image has the new name).
+    // The repository's own target directory: the dependencies are the same
+    // crates with the same features, so they are reused and only the renamed
+    // crate is compiled (a directory of its own would compile the whole
+    // dependency tree again on every fresh machine).
+    let target = target_dir();
+    let test = sandbox.cargo(&target, &["test", "--locked"]);
+    assert!(
+        test.ok(),
+        "cargo test --locked failed in the renamed copy:\n{}",
+        test.text()
+    );
+    let binary = target.join("debug").join(new);
+    let version = sandbox.run(binary.to_str().expect("UTF-8 path"), &["--version"]);
+    assert!(
+        version.ok() && version.stdout.starts_with(&format!("{new} ")),
+        "{} --version should print `{new} <version>`:\n{}",
+        binary.display(),
+        version.text()
+    );
+}
+
+#[test]
+#[ignore = "run by scripts/ci.sh --only rename-test"]
+fn invalid_names_are_refused_with_the_reason_and_nothing_changes() {
+    let sandbox = Sandbox::new();
+    sandbox.commit();
+    let too_long = "a".repeat(64);
+    let kebab = "lowercase kebab-case";
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["Bad_Name"], kebab),
+        (vec!["bad_name"], kebab),
+        (vec!["a--b"], kebab),
+        (vec!["a-"], kebab),
+        (vec!["1st"], kebab),
+        (vec!["-x"], "unknown option '-x'"),
+        (vec!["--", "-x"], kebab),
+        (vec![&too_long], "at most 63"),
+        (vec!["test"], "reserved"),
+        (vec!["core"], "reserved"),
+        (vec!["fn"], "reserved"),
+        (vec!["serde"], "a dependency in Cargo.lock"),
+        (vec![OLD], "already called"),
+        (vec![], "give the new name"),
+        (vec!["one", "two"], "give one new name"),
+    ];
+    for (args, reason) in &cases {
+        let mut argv = vec!["scripts/rename.sh"];
+        argv.extend(args);
+        let out = sandbox.run("bash", &argv);
+        assert!(
+            !out.ok(),
+            "rename.sh {args:?} should be refused:\n{}",
+            out.text()
+        );
+        assert!(
+            out.stderr.contains(reason)
+                && args
+                    .iter()
+                    .filter(|a| **a != "--")
+                    .all(|a| out.stderr.contains(a)),
+            "rename.sh {args:?}: the message should name the argument and say {reason:?}:\n{}",
+            out.text()
+        );
+        assert_eq!(sandbox.status(), "", "rename.sh {args:?} changed files");
+    }
+    // The longest DNS label is accepted (a dry run writes nothing).
+    let longest = "a".repeat(63);
+    let out = sandbox.run("bash", &["scripts/rename.sh", "--dry-run", &longest]);
+    assert!(out.ok(), "a 63-character name is valid:\n{}", out.text());
+}
+
+#[test]
+#[ignore = "run by scripts/ci.sh --only rename-test"]
+fn a_dirty_tree_is_refused_unless_forced_and_a_dry_run_writes_nothing() {
+    let sandbox = Sandbox::new();
+    sandbox.commit();
+    let manifest = sandbox.read("Cargo.toml");
+    sandbox.write("Cargo.toml", &format!("{manifest}\n# work in progress\n"));
+    let dirty = sandbox.status();
+
+    let out = sandbox.run("bash", &["scripts/rename.sh", "acme-svc"]);
+    assert!(
+        !out.ok() && out.stderr.contains("uncommitted changes") && out.stderr.contains("--force"),
+        "a dirty tree should be refused, pointing at --force:\n{}",
+        out.text()
+    );
+    assert_eq!(sandbox.status(), dirty, "the refused rename changed files");
+
+    let out = sandbox.run("bash", &["scripts/rename.sh", "--dry-run", "acme-svc"]);
+    assert!(
+        out.ok() && out.stdout.contains("Would change") && out.stdout.contains("Cargo.toml"),
+        "the dry run should list what would change:\n{}",
+        out.text()
+    );
+    assert_eq!(sandbox.status(), dirty, "the dry run changed files");
+
+    let out = sandbox.run("bash", &["scripts/rename.sh", "--force", "acme-svc"]);
+    assert!(
+        out.ok(),
+        "--force should rename a dirty tree:\n{}",
+        out.text()
+    );
+    let renamed = sandbox.read("Cargo.toml");
+    assert!(
+        renamed.contains("name = \"acme-svc\"") && renamed.ends_with("# work in progress\n"),
+        "--force should rename and keep the uncommitted change:\n{renamed}"
+    );
+}
+
+/// A throw-away copy of the repository with a git repository of its own.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+struct Run {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(&self) -> bool {
+        self.success
+    }
+
+    fn text(&self) -> String {
+        format!("--- stdout\n{}--- stderr\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("rename-test-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let listing = git(
+            Path::new(REPO),
+            &["ls-files", "-co", "--exclude-standard", "-z"],
+        );
+        for rel in listing.split('\0').filter(|f| !f.is_empty()) {
+            let from = Path::new(REPO).join(rel);
+            if !from.is_file() {
+                continue; // deleted in the working tree but still tracked
+            }
+            let to = dir.path().join(rel);
+            fs::create_dir_all(to.parent().expect("a file has a parent"))
+                .expect("create directory");
+            // fs::copy keeps the mode: scripts stay executable.
+            fs::copy(&from, &to).unwrap_or_else(|e| panic!("copy {rel}: {e}"));
+        }
+        git(
+            dir.path(),
+            &["-c", "init.defaultBranch=main", "init", "--quiet"],
+        );
+        Self { dir }
+    }
+
+    /// Commits everything, so rename.sh sees a clean tree.
+    fn commit(&self) {
+        git(self.dir.path(), &["add", "--all"]);
+        git(
+            self.dir.path(),
+            &[
+                "-c",
+                "user.name=rename test",
+                "-c",
+                "user.email=rename-test@example.invalid",
+                "-c",
+                "commit.gpgsign=false",
+                "commit",
+                "--quiet",
+                "--message",
+                "copy of the repository",
+            ],
+        );
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn read(&self, rel: &str) -> String {
+        fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    fn write(&self, rel: &str, contents: &str) {
+        let path = self.path(rel);
+        fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create directory");
+        fs::write(&path, contents).unwrap_or_else(|e| panic!("write {rel}: {e}"));
+    }
+
+    /// `git status --porcelain`: empty when nothing changed since the commit.
+    fn status(&self) -> String {
+        git(self.dir.path(), &["status", "--porcelain"])
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Run {
+        self.output(Command::new(program).args(args))
+    }
+
+    fn cargo(&self, target: &Path, args: &[&str]) -> Run {
+        self.output(
+            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+                .args(args)
+                .env("CARGO_TARGET_DIR", target)
+                .env("CARGO_TERM_COLOR", "never"),
+        )
+    }
+
+    fn output(&self, command: &mut Command) -> Run {
+        let out: Output = command
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("run {command:?}: {e}"));
+        Run {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Every place outside CHANGELOG.md where the old name still occurs, in
+    /// any case and spelling (kebab, snake, and Pascal case run together), as
+    /// `path:line: text` or `path (path)`; occurrences inside a KEEP phrase,
+    /// or glued to the end of a longer word (like "api" in "openapi"), do
+    /// not count.
+    fn leftovers(&self) -> Vec<String> {
+        let spellings: Vec<String> = [OLD.to_owned(), OLD.replace('-', "_"), OLD.replace('-', "")]
+            .into_iter()
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
+        let listing = git(
+            self.dir.path(),
+            &["ls-files", "-co", "--exclude-standard", "-z"],
+        );
+        let mut found = Vec::new();
+        for rel in listing.split('\0').filter(|f| !f.is_empty()) {
+            if rel == "CHANGELOG.md" {
+                continue;
+            }
+            if !hits(&rel.to_ascii_lowercase(), &spellings, &KEEP).is_empty() {
+                found.push(format!("{rel} (path)"));
+            }
+            let Ok(bytes) = fs::read(self.path(rel)) else {
+                continue; // a file deleted since the listing
+            };
+            if bytes.contains(&0) {
+                continue; // binary: rename.sh skips it too
+            }
+            let text = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
+            for (number, line) in text.lines().enumerate() {
+                if !hits(line, &spellings, &KEEP).is_empty() {
+                    found.push(format!("{rel}:{}: {}", number + 1, line.trim()));
+                }
+            }
+        }
+        found
+    }
+}
+
+/// Byte offsets in `line` (lower-cased) where one of `spellings` (lower-case)
+/// starts, that no `keep` phrase covers and no letter or digit precedes.
+fn hits(line: &str, spellings: &[String], keep: &[&str]) -> Vec<usize> {
+    let mut kept = vec![false; line.len()];
+    for phrase in keep {
+        let phrase = phrase.to_ascii_lowercase();
+        for (start, _) in line.match_indices(phrase.as_str()) {
+            kept[start..start + phrase.len()].fill(true);
+        }
+    }
+    let mut offsets = Vec::new();
+    for spelling in spellings {
+        for (start, _) in line.match_indices(spelling.as_str()) {
+            let glued = line[..start]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric());
+            if !glued && !kept[start] {
+                offsets.push(start);
+            }
+        }
+    }
+    offsets
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git is installed");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("git prints UTF-8 paths")
+}
+
+/// The target directory of this build (`CARGO_TARGET_TMPDIR` is `<target>/tmp`).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || {
+            Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .parent()
+                .expect("tmp has a parent")
+                .to_path_buf()
+        },
+        PathBuf::from,
+    )
+}
+
+/// Runs in the normal test suite: the check the rename test relies on. No
+/// literal service name here: a renamed copy runs this test too.
+#[test]
+fn the_leftover_check_sees_every_spelling_but_not_the_kept_phrases() {
+    let name = vec!["svc".to_owned()];
+    let keep = ["SVC_TOO_LARGE", "panic svc"];
+    assert_eq!(hits("use svc::x; svc_http; x-svc", &name, &keep).len(), 3);
+    assert_eq!(hits("alert: svchigherrorratio", &name, &keep).len(), 1);
+    assert!(hits("statuscode::svc_too_large", &name, &keep).is_empty());
+    assert!(hits("a non-string panic svc", &name, &keep).is_empty());
+    assert!(hits("the websvc document", &name, &keep).is_empty());
+    assert_eq!(hits("panic svc, svc", &name, &keep), vec![11]);
+}
