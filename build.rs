@@ -80,7 +80,10 @@ fn watch_git_head() {
         // Watched even before it exists (a repository without commits): a
         // missing path re-runs this script on every build until the first
         // commit creates it, which is what makes that commit's SHA appear.
-        println!("cargo:rerun-if-changed={}", git_dir.join(reference).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            git_dir.join(reference).display()
+        );
     }
     let packed = git_dir.join("packed-refs");
     if packed.is_file() {
