@@ -135,14 +135,13 @@ pub(crate) async fn read_response(stream: &mut tokio::net::TcpStream) -> String 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
-            Ok(Ok(0)) | Err(_) => break,
+            Ok(Ok(0) | Err(_)) | Err(_) => break,
             Ok(Ok(n)) => {
                 buf.extend_from_slice(&chunk[..n]);
                 if response_complete(&buf) {
                     break;
                 }
             }
-            Ok(Err(_)) => break,
         }
     }
     String::from_utf8_lossy(&buf).into_owned()
