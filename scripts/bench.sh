@@ -85,7 +85,7 @@ taskset -c 1 true 2>/dev/null ||
 # own, whose priority it can raise without touching the caller's session.
 if [[ "$nice" == true && -z "${BENCH_OWN_SESSION:-}" ]]; then
   require_tool setsid "Install util-linux (Debian: apt-get install -y util-linux)."
-  BENCH_OWN_SESSION=1 setsid -w "${BASH_SOURCE[0]}" "${all_args[@]}" &
+  BENCH_OWN_SESSION=1 setsid -w bash "${BASH_SOURCE[0]}" "${all_args[@]}" &
   session_pid=$!
   trap 'kill -TERM "$session_pid" 2>/dev/null || true' INT TERM
   rc=0
