@@ -6,6 +6,12 @@ use clap::Parser;
 use payload::configuration::{Cli, Command};
 use payload::{healthcheck, shutdown, startup::Application, telemetry};
 
+// musl's allocator serialises threads under load; the musl builds (CI, the
+// self-contained Dockerfile path) use mimalloc instead.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
