@@ -23,7 +23,7 @@ STAGES=(
   "supply-chain|scripts/supply-chain.sh|cargo-deny advisories/bans/licenses/sources and cargo-audit"
   "scan|scripts/scan.sh|Trivy config and secret scans, image SBOM, cargo audit bin on the image's binary"
   "image-vuln|scripts/scan.sh vuln|Trivy vulnerability scan of the image (needs Trivy's online database)"
-  "deploy|scripts/deploy-kind.sh && scripts/rollout-test.sh|deploy to kind and check a rolling update drops no request"
+  "deploy|scripts/deploy-stage.sh|deploy to kind and check a rolling update drops no request"
   "gates|cargo test --locked --test gates -- --ignored|plants one violation per gate in a copy of the repo; each gate must fail"
   "rename-test|cargo test --locked --test rename -- --ignored|renames a copy of the repo with scripts/rename.sh; the copy must build and pass its tests"
   "reliability|scripts/reliability.sh --quick --debug|shutdown under load, 20 s soak, hostile input over raw sockets (tests/reliability.rs)"

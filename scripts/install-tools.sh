@@ -74,8 +74,14 @@ install_venv() {
 
 install_cargo_tools() {
   require_tool cargo "Install Rust with rustup (rustup.rs)."
-  local name version
-  while read -r name version; do
+  local name version scope
+  while read -r name version scope; do
+    # `ci-only`: only a GitHub workflow uses it (installed there prebuilt);
+    # no local stage does, and compiling it would cost a cold run minutes.
+    if [[ "$scope" == ci-only ]]; then
+      log "cargo: $name $version skipped (ci-only; by hand: cargo install --locked $name --version $version)"
+      continue
+    fi
     # Installed by cargo install, or already on PATH some other way (a
     # prebuilt binary, e.g. from the machine image or taiki-e/install-action).
     if cargo install --list | grep -q "^$name v$version:" ||
