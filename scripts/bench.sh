@@ -12,13 +12,15 @@ usage() {
   cat <<'EOF'
 Usage: scripts/bench.sh [--duration SECONDS] [--soak-seconds SECONDS] [--starts N] [--nice] [--check]
 
-Builds the release binary (cargo build --release --locked) and measures, with
+Builds the release binary and the floor (cargo build --release --locked) and measures, with
 the server pinned to CPU 0 and wrk (1 thread, 64 connections) pinned to CPU 1,
 all traffic on 127.0.0.1:
   - requests/s, p50 and p99 latency of GET /healthz and POST /api/v1/slugify for
-    nginx (1 worker, `return 200`: the baseline), the service in its default
-    configuration (LOG_FORMAT=json, RUST_LOG=info: access logs are part of the
-    cost) and the service with RUST_LOG=warn; the service/nginx ratio of each;
+    nginx (1 worker, `return 200`: the baseline), the framework floor (the
+    same handlers and accept loop with no middleware and no log:
+    examples/bench_floor.rs), the service in its default configuration
+    (LOG_FORMAT=json, RUST_LOG=info: access logs are part of the cost) and the
+    service with RUST_LOG=warn; the ratio of each to nginx;
   - idle RSS, RSS after a soak at saturation (POST /api/v1/slugify);
   - time from process start to the first 200 from /readyz (median of N starts).
 Then it compares the figures with the targets of the performance issue.
@@ -101,10 +103,13 @@ cd "$REPO_ROOT"
 crate="$(sed -n 's/^name = "\(.*\)"/\1/p' Cargo.toml | head -n1)"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
-log "building the release binary"
-cargo build --release --locked
+log "building the release binary and the framework floor (examples/bench_floor.rs)"
+cargo build --release --locked --bin "$crate" --example bench_floor
 bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/$crate"
-[[ -x "$bin" ]] || die "cargo build succeeded but $bin is missing; is CARGO_TARGET_DIR set to something else than the build used?"
+floor_bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/examples/bench_floor"
+for built in "$bin" "$floor_bin"; do
+  [[ -x "$built" ]] || die "cargo build succeeded but $built is missing; is CARGO_TARGET_DIR set to something else than the build used?"
+done
 
 # This shell, and every helper it starts from here on (probes, awk, wrk),
 # runs on CPU 1; CPU 0 is left to the server under test. Children inherit
@@ -180,7 +185,7 @@ $(tail -n 20 "$4")"
   done
 }
 
-# start_service NAME RUST_LOG PORT: starts the service on CPU 0 with a clean
+# start_service NAME RUST_LOG PORT [BINARY]: starts the service (or BINARY) on CPU 0 with a clean
 # environment (nothing from the caller's shell, such as MAX_BODY_BYTES or
 # RUST_LOG, changes the configuration under test) and sets SERVER_PID. Only the shutdown delay differs from the defaults, so stopping
 # takes no 5 s per server; it does not affect serving.
@@ -190,7 +195,7 @@ $(tail -n 20 "$4")"
 # else's cost.
 start_service() {
   env -i PORT="$3" RUST_LOG="$2" LOG_FORMAT=json SHUTDOWN_DELAY_SECONDS=0 \
-    taskset -c 0 "$bin" > >(exec cat >"$work/$1.log") 2>&1 &
+    taskset -c 0 "${4:-$bin}" > >(exec cat >"$work/$1.log") 2>&1 &
   SERVER_PID=$!
   server_pids+=("$SERVER_PID")
 }
@@ -346,6 +351,12 @@ wait_for_200 "$info_pid" "$info_port" /readyz "$work/info.log"
 sleep 1
 idle_rss="$(rss_kb "$info_pid")"
 
+log "starting the framework floor (no middleware, no log) on CPU 0"
+floor_port="$(free_port)"
+start_service floor info "$floor_port" "$floor_bin"
+floor_pid="$SERVER_PID"
+wait_for_200 "$floor_pid" "$floor_port" /readyz "$work/floor.log"
+
 log "starting $crate with RUST_LOG=warn on CPU 0"
 warn_port="$(free_port)"
 start_service warn warn "$warn_port"
@@ -354,7 +365,7 @@ wait_for_200 "$warn_pid" "$warn_port" /readyz "$work/warn.log"
 
 # --- throughput ------------------------------------------------------------------
 
-# One endpoint at a time, the three servers back to back, so a burst of
+# One endpoint at a time, the four servers back to back, so a burst of
 # background load hits neighbouring rows rather than one server's figures.
 for endpoint in healthz slugify; do
   if [[ "$endpoint" == healthz ]]; then
@@ -362,9 +373,10 @@ for endpoint in healthz slugify; do
   else
     path=/api/v1/slugify lua=post.lua
   fi
-  for target in nginx info warn; do
+  for target in nginx floor info warn; do
     case "$target" in
       nginx) port="$nginx_port" pids=("$nginx_pid" "${nginx_workers[@]}") ;;
+      floor) port="$floor_port" pids=("$floor_pid") ;;
       info) port="$info_port" pids=("$info_pid") ;;
       warn) port="$warn_port" pids=("$warn_pid") ;;
     esac
@@ -378,6 +390,7 @@ log "soak: ${soak_seconds} s of POST /api/v1/slugify at saturation (default conf
 load soak "$info_port" /api/v1/slugify post.lua "$soak_seconds" "$info_pid"
 soak_rss="$(rss_kb "$info_pid")" soak_peak="$(peak_rss_kb "$info_pid")"
 stop "$warn_pid"
+stop "$floor_pid"
 stop "$info_pid"
 stop "$nginx_pid"
 sleep 0.5 # the log pipe's reader writes what is left
@@ -413,6 +426,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 label() {
   case "$1" in
     nginx) printf 'nginx, 1 worker, return 200 (baseline)' ;;
+    floor) printf 'floor: same handlers and accept loop, no middleware, no log' ;;
     info) printf '%s, defaults: JSON logs, RUST_LOG=info' "$crate" ;;
     warn) printf '%s, RUST_LOG=warn (no access log)' "$crate" ;;
   esac
@@ -430,7 +444,7 @@ printf '| target | endpoint | requests/s | p50 ms | p99 ms | vs nginx | server C
 printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for endpoint in healthz slugify; do
   [[ "$endpoint" == healthz ]] && name='GET /healthz' || name='POST /api/v1/slugify'
-  for target in nginx info warn; do
+  for target in nginx floor info warn; do
     key="$target/$endpoint"
     vs="-"
     [[ "$target" == nginx ]] || vs="$(ratio "${rps[$key]}" "${rps[nginx/$endpoint]}")x"

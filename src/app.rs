@@ -7,7 +7,7 @@ use axum::error_handling::HandleErrorLayer;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{BoxError, Router, middleware};
+use axum::{BoxError, Router};
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
@@ -19,8 +19,8 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::configuration::Settings;
 use crate::http::problem::{self, Problem};
+use crate::http::record_metrics::RecordMetricsLayer;
 use crate::http::{access_log, draining, request_id};
-use crate::metrics;
 use crate::routes::{health, openapi, slugify, version};
 use crate::state::AppState;
 
@@ -58,7 +58,9 @@ pub fn app(state: AppState, limits: RequestLimits) -> Router {
         );
 
     // Outermost layer first. `Router::layer` wraps each route, so the
-    // matched route is known to the access log and metrics.
+    // matched route is known to the access log and metrics. Every layer runs
+    // on every request, so each is a plain tower layer: `from_fn` would box
+    // the inner service and its future per request.
     let middleware = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -68,22 +70,18 @@ pub fn app(state: AppState, limits: RequestLimits) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
-        .layer(middleware::from_fn_with_state(
-            state.readiness.clone(),
-            draining::close_connections_when_shutting_down,
-        ))
+        .layer(draining::layer(state.readiness.clone()))
         .map_request(request_id::drop_unacceptable)
         .layer(SetRequestIdLayer::new(
             request_id::header_name(),
             MakeRequestUuid,
         ))
+        // Between setting and propagating the id, so the id is on the
+        // response when the problem document is rendered.
+        .map_response(problem::render)
         .layer(PropagateRequestIdLayer::new(request_id::header_name()))
         .layer(access_log::layer())
-        .layer(middleware::from_fn_with_state(
-            state.metrics.clone(),
-            metrics::track,
-        ))
-        .layer(middleware::from_fn(problem::render))
+        .layer(RecordMetricsLayer::new(state.metrics.clone()))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,

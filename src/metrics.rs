@@ -7,10 +7,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
-use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -122,23 +119,6 @@ fn method_label(method: &Method) -> &'static str {
         Method::CONNECT => "CONNECT",
         _ => "OTHER",
     }
-}
-
-/// Middleware that counts and times every request.
-pub async fn track(
-    State(metrics): State<std::sync::Arc<Metrics>>,
-    matched: Option<MatchedPath>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = std::time::Instant::now();
-    let method = request.method().clone();
-    let response = next.run(request).await;
-    let route = matched
-        .as_ref()
-        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
-    metrics.observe(&method, route, response.status(), started.elapsed());
-    response
 }
 
 #[cfg(test)]

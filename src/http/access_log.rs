@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request};
-use axum::response::Response;
+use axum::http::Response;
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{OnResponse, TraceLayer};
 use tracing::Span;
 
 use crate::http::request_id::REQUEST_ID_HEADER;
@@ -20,14 +20,13 @@ use crate::metrics::UNMATCHED_ROUTE;
 pub const QUIET_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 type MakeSpan = fn(&Request) -> Span;
-type OnResponse = fn(&Response, Duration, &Span);
 
 pub fn layer()
--> TraceLayer<SharedClassifier<ServerErrorsAsFailures>, MakeSpan, (), OnResponse, (), (), ()> {
+-> TraceLayer<SharedClassifier<ServerErrorsAsFailures>, MakeSpan, (), LogResponse, (), (), ()> {
     TraceLayer::new_for_http()
         .make_span_with(make_span as MakeSpan)
         .on_request(())
-        .on_response(on_response as OnResponse)
+        .on_response(LogResponse)
         .on_body_chunk(())
         .on_eos(())
         // The response line already carries the status; a second ERROR line
@@ -52,13 +51,19 @@ fn make_span(request: &Request) -> Span {
     }
 }
 
-fn on_response(response: &Response, latency: Duration, span: &Span) {
-    if span.is_disabled() {
-        return;
+/// Writes the access line, unless the span is disabled (a quiet route).
+#[derive(Debug, Clone, Copy)]
+pub struct LogResponse;
+
+impl<B> OnResponse<B> for LogResponse {
+    fn on_response(self, response: &Response<B>, latency: Duration, span: &Span) {
+        if span.is_disabled() {
+            return;
+        }
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = latency.as_secs_f64() * 1000.0,
+            "request completed"
+        );
     }
-    tracing::info!(
-        status = response.status().as_u16(),
-        latency_ms = latency.as_secs_f64() * 1000.0,
-        "request completed"
-    );
 }

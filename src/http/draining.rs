@@ -7,23 +7,23 @@
 //! after each response makes it reconnect, and the new connection lands on
 //! a ready replica.
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
-use axum::response::Response;
+use tower_http::set_header::{MakeHeaderValue, SetResponseHeaderLayer};
 
 use crate::state::Readiness;
 
-pub async fn close_connections_when_shutting_down(
-    State(readiness): State<Readiness>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let mut response = next.run(request).await;
-    if !readiness.is_ready() {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+/// The layer: tower-http's `SetResponseHeader`, whose value depends on
+/// readiness at the moment the response leaves.
+pub fn layer(readiness: Readiness) -> SetResponseHeaderLayer<CloseWhenNotReady> {
+    SetResponseHeaderLayer::overriding(header::CONNECTION, CloseWhenNotReady(readiness))
+}
+
+/// `close` once readiness has been withdrawn, no header before.
+#[derive(Debug, Clone)]
+pub struct CloseWhenNotReady(Readiness);
+
+impl<T> MakeHeaderValue<T> for CloseWhenNotReady {
+    fn make_header_value(&mut self, _message: &T) -> Option<HeaderValue> {
+        (!self.0.is_ready()).then_some(HeaderValue::from_static("close"))
     }
-    response
 }

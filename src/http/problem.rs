@@ -7,10 +7,9 @@
 //! Documents never contain internal details: no paths, type names or panic
 //! messages (those go to the log, under the same request id).
 
-use axum::body::Body;
-use axum::extract::Request;
+use axum::BoxError;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -132,18 +131,18 @@ impl IntoResponse for Problem {
     }
 }
 
-/// Middleware: every response with an error status leaves as a problem
-/// document with the request id. Headers set by inner layers (`allow` on a
-/// 405, `retry-after` on a 503) are kept.
-pub async fn render(request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(ToOwned::to_owned);
-    let response = next.run(request).await;
+/// Response mapper: every response with an error status leaves as a problem
+/// document carrying the request id. It runs between `SetRequestId` and
+/// `PropagateRequestId` (see `app.rs`), so the id is already on the response.
+/// Headers set by inner layers (`allow` on a 405, `retry-after` on a 503)
+/// are kept.
+pub fn render<B>(response: axum::http::Response<B>) -> Response
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     if !(response.status().is_client_error() || response.status().is_server_error()) {
-        return response;
+        return response.map(Body::new);
     }
 
     let (mut parts, _body) = response.into_parts();
@@ -151,7 +150,11 @@ pub async fn render(request: Request, next: Next) -> Response {
         .extensions
         .remove::<Problem>()
         .unwrap_or_else(|| Problem::for_status(parts.status));
-    problem.request_id = request_id;
+    problem.request_id = parts
+        .headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(ToOwned::to_owned);
     let rendered = problem.to_response();
     let (rendered_parts, body) = rendered.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);

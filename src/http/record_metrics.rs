@@ -1,0 +1,109 @@
+//! Middleware that counts and times every request into [`Metrics`].
+//!
+//! A plain tower layer rather than `axum::middleware::from_fn`: it runs on
+//! every request, and `from_fn` clones and boxes the inner service and boxes
+//! its future each time. This one only wraps the inner future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use axum::extract::MatchedPath;
+use axum::http::{Method, Request, Response};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+
+use crate::metrics::{Metrics, UNMATCHED_ROUTE};
+
+/// Records method, matched route, status and duration of each request.
+#[derive(Debug, Clone)]
+pub struct RecordMetricsLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl RecordMetricsLayer {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics }
+    }
+}
+
+impl<S> Layer<S> for RecordMetricsLayer {
+    type Service = RecordMetrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RecordMetrics {
+            inner,
+            metrics: Arc::clone(&self.metrics),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RecordMetrics<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RecordMetrics<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = RecordMetricsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // Read before the call: the request moves into the inner service.
+        let method = request.method().clone();
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        RecordMetricsFuture {
+            inner: self.inner.call(request),
+            metrics: Arc::clone(&self.metrics),
+            method,
+            route,
+            started: Instant::now(),
+        }
+    }
+}
+
+pin_project! {
+    pub struct RecordMetricsFuture<F> {
+        #[pin]
+        inner: F,
+        metrics: Arc<Metrics>,
+        method: Method,
+        route: Option<MatchedPath>,
+        started: Instant,
+    }
+}
+
+impl<F, ResBody, E> Future for RecordMetricsFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        if let Ok(response) = &result {
+            let route = this
+                .route
+                .as_ref()
+                .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+            this.metrics.observe(
+                this.method,
+                route,
+                response.status(),
+                this.started.elapsed(),
+            );
+        }
+        Poll::Ready(result)
+    }
+}
