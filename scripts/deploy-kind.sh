@@ -38,15 +38,10 @@ EOF
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-APP=payload
-CLUSTER="${KIND_CLUSTER_NAME:-$APP}"
-CONTEXT="kind-$CLUSTER"
-NAMESPACE="$APP"
+# shellcheck source=scripts/lib/kind.sh
+source "$REPO_ROOT/scripts/lib/kind.sh"
 KIND_CONFIG="$REPO_ROOT/k8s/overlays/kind/kind-config.yaml"
 OVERLAY="$REPO_ROOT/k8s/overlays/kind"
-# The Service's NodePort, published on the host by kind-config.yaml.
-SERVICE_URL="http://127.0.0.1:30080"
-ROLLOUT_TIMEOUT="${ROLLOUT_TIMEOUT:-180s}"
 # The kind release the pinned node image was built for.
 KIND_RELEASE=v0.33
 

@@ -19,11 +19,7 @@ EOF_USAGE
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-case "${1:-}" in
-  -h | --help) usage; exit 0 ;;
-  "") ;;
-  *) usage >&2; die "unknown argument '$1'" ;;
-esac
+no_arguments "$@"
 
 if ! command -v kind >/dev/null 2>&1; then
   echo "SKIPPED: kind is not installed (the deploy job runs it in GitHub CI)"

@@ -35,11 +35,7 @@ EOF
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-case "${1:-}" in
-  -h | --help) usage; exit 0 ;;
-  "") ;;
-  *) usage >&2; die "unknown argument '$1'" ;;
-esac
+no_arguments "$@"
 cd "$REPO_ROOT"
 for tool in actionlint zizmor shellcheck hadolint yamllint kubernetes-validate checkov; do
   require_tool "$tool" "Run scripts/install-tools.sh (pinned in scripts/tools/)."

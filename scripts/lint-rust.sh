@@ -18,11 +18,7 @@ EOF_USAGE
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-case "${1:-}" in
-  -h | --help) usage; exit 0 ;;
-  "") ;;
-  *) usage >&2; die "unknown argument '$1'" ;;
-esac
+no_arguments "$@"
 cd "$REPO_ROOT"
 require_tool cargo "Install Rust with rustup (https://rustup.rs)."
 cargo fmt --version >/dev/null 2>&1 || die "rustfmt is missing: rustup component add rustfmt"

@@ -40,16 +40,10 @@ EOF
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-APP=payload
-CLUSTER="${KIND_CLUSTER_NAME:-$APP}"
-CONTEXT="kind-$CLUSTER"
-NAMESPACE="$APP"
-# The Service's NodePort, published on the host by kind-config.yaml. Not
-# `kubectl port-forward`: it tunnels to one pod and breaks when that pod goes.
-SERVICE_URL="http://127.0.0.1:30080"
+# shellcheck source=scripts/lib/kind.sh
+source "$REPO_ROOT/scripts/lib/kind.sh"
 CONNECTIONS="${LOAD_CONNECTIONS:-8}"
 PAUSE_MS="${LOAD_PAUSE_MS:-10}"
-ROLLOUT_TIMEOUT="${ROLLOUT_TIMEOUT:-180s}"
 WARM_UP_SECONDS=3
 # Load keeps running this long after the last old pod is gone, to catch
 # errors that show only once traffic has fully moved.

@@ -25,11 +25,7 @@ EOF
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-case "${1:-}" in
-  -h | --help) usage; exit 0 ;;
-  "") ;;
-  *) usage >&2; die "unknown argument '$1'" ;;
-esac
+no_arguments "$@"
 cd "$REPO_ROOT"
 require_tool cargo "Install Rust with rustup (https://rustup.rs)."
 require_tool cargo-deny "Run scripts/install-tools.sh (or: cargo install --locked cargo-deny)."

@@ -11,20 +11,19 @@
 //! so they are ignored by default; `scripts/ci.sh --only gates` runs them:
 //! `cargo test --locked --test gates -- --ignored`.
 
+mod support;
+
 use std::fmt::Write as _;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
+use support::{REPO, RepoCopy, git, target_dir};
 
 /// A script with an unquoted argument: `rm -rf $1` word-splits and globs.
 const UNQUOTED_ARGUMENT: &str = "#!/usr/bin/env bash\nset -euo pipefail\nrm -rf $1\n";
 
 /// A throw-away copy of the repository to plant a violation in.
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
+type Sandbox = RepoCopy;
 
 /// Exit code and combined stdout + stderr of a command run in a sandbox.
 struct Outcome {
@@ -34,44 +33,11 @@ struct Outcome {
 }
 
 impl Sandbox {
-    fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("payload-gate-")
-            .tempdir()
-            .expect("create a temporary directory");
-        let listing = git(
-            Path::new(REPO),
-            &["ls-files", "-co", "--exclude-standard", "-z"],
-        );
-        for rel in listing.split('\0').filter(|f| !f.is_empty()) {
-            let from = Path::new(REPO).join(rel);
-            if !from.is_file() {
-                continue; // deleted in the working tree but still tracked
-            }
-            let to = dir.path().join(rel);
-            fs::create_dir_all(to.parent().expect("a file has a parent"))
-                .expect("create directory");
-            fs::copy(&from, &to).unwrap_or_else(|e| panic!("copy {rel}: {e}"));
-        }
-        // A repository of its own, so the scripts list files exactly as they do
-        // in a checkout (git ls-files) and never see the real repository.
-        git(dir.path(), &["init", "--quiet"]);
-        git(dir.path(), &["add", "--all"]);
-        Self { dir }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn read(&self, rel: &str) -> String {
-        fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
-    }
-
-    fn write(&self, rel: &str, contents: &str) {
-        let path = self.path(rel);
-        fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create directory");
-        fs::write(&path, contents).unwrap_or_else(|e| panic!("write {rel}: {e}"));
+    /// A copy with every file staged, as in a checkout.
+    fn staged() -> Self {
+        let copy = RepoCopy::new("payload-gate-");
+        git(copy.root(), &["add", "--all"]);
+        copy
     }
 
     fn append(&self, rel: &str, contents: &str) {
@@ -114,7 +80,7 @@ impl Sandbox {
         command
             .args(["-c", r#""$@" 2>&1"#, "gate"])
             .args(args)
-            .current_dir(self.dir.path())
+            .current_dir(self.root())
             .env("CARGO_TARGET_DIR", target_dir())
             .env("CARGO_TERM_COLOR", "never");
         // The scripts take a relative ADVISORY_DB from the repository root;
@@ -131,33 +97,6 @@ impl Sandbox {
             output: String::from_utf8_lossy(&out.stdout).into_owned(),
         }
     }
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git is installed");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("git prints UTF-8 paths")
-}
-
-/// The target directory of this build (`CARGO_TARGET_TMPDIR` is `<target>/tmp`).
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || {
-            Path::new(env!("CARGO_TARGET_TMPDIR"))
-                .parent()
-                .expect("tmp has a parent")
-                .to_path_buf()
-        },
-        PathBuf::from,
-    )
 }
 
 impl Outcome {
@@ -219,7 +158,7 @@ fn workflow(step: &str) -> String {
 #[test]
 #[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
 fn clippy_rejects_a_lint() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::staged();
     sandbox.append(
         "src/lib.rs",
         "\n/// Planted by tests/gates.rs.\npub fn gate_probe(bytes: &Vec<u8>) -> usize {\n    bytes.len()\n}\n",
@@ -231,7 +170,7 @@ fn clippy_rejects_a_lint() {
 #[test]
 #[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
 fn rustfmt_rejects_unformatted_code() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::staged();
     sandbox.append("src/lib.rs", "\npub fn gate_probe( )->u8{1}\n");
     // The rustfmt half of scripts/lint-rust.sh, without a clippy build.
     let out = sandbox.run(&["cargo", "fmt", "--all", "--check"]);
@@ -243,7 +182,7 @@ fn rustfmt_rejects_unformatted_code() {
 #[test]
 #[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
 fn actionlint_runs_shellcheck_on_run_blocks() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::staged();
     sandbox.write(
         ".github/workflows/gate-probe.yml",
         &workflow("      - run: echo $GATE_PROBE\n"),
@@ -255,7 +194,7 @@ fn actionlint_runs_shellcheck_on_run_blocks() {
 #[test]
 #[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
 fn zizmor_rejects_an_unpinned_action() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::staged();
     let step =
         "      - uses: actions/checkout@v7\n        with:\n          persist-credentials: false\n";
     sandbox.write(".github/workflows/gate-probe.yml", &workflow(step));
@@ -266,7 +205,7 @@ fn zizmor_rejects_an_unpinned_action() {
 #[test]
 #[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
 fn shellcheck_rejects_an_unquoted_variable() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::staged();
     sandbox.write("scripts/gate-probe.sh", UNQUOTED_ARGUMENT);
     let out = sandbox.run(&["scripts/lint-config.sh"]);
     out.assert_gate_fails("shellcheck", &["SC2086", "scripts/gate-probe.sh"]);
@@ -275,7 +214,7 @@ fn shellcheck_rejects_an_unquoted_variable() {
 #[test]
 #[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
 fn hadolint_rejects_a_root_container() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::staged();
     sandbox.append("Dockerfile", "\nUSER root\n");
     let out = sandbox.run(&["scripts/lint-config.sh"]);
     out.assert_gate_fails("hadolint", &["DL3002"]);
@@ -284,7 +223,7 @@ fn hadolint_rejects_a_root_container() {
 #[test]
 #[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
 fn yamllint_rejects_trailing_spaces() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::staged();
     sandbox.append(
         "k8s/base/kustomization.yaml",
         "# planted by tests/gates.rs   \n",
@@ -299,7 +238,7 @@ fn yamllint_rejects_trailing_spaces() {
 #[test]
 #[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
 fn kubernetes_validate_rejects_an_unknown_field() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::staged();
     // A misspelt field: the API server would silently drop it (no --strict
     // there), so the typo would only show as a setting that never applies.
     sandbox.replace_first(
@@ -314,7 +253,7 @@ fn kubernetes_validate_rejects_an_unknown_field() {
 #[test]
 #[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
 fn checkov_rejects_a_latest_image() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::staged();
     let manifest = sandbox.read("k8s/base/deployment.yaml");
     let image_line = manifest
         .lines()
@@ -335,7 +274,7 @@ fn checkov_rejects_a_latest_image() {
 #[test]
 #[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
 fn cargo_deny_rejects_a_copyleft_licence() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::staged();
     sandbox.write(
         "gate-probe/Cargo.toml",
         "[package]\nname = \"gate-probe\"\nversion = \"0.1.0\"\nedition = \"2024\"\nlicense = \"GPL-3.0-only\"\n",
@@ -349,7 +288,7 @@ fn cargo_deny_rejects_a_copyleft_licence() {
 #[test]
 #[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
 fn cargo_deny_rejects_a_wildcard_dependency() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::staged();
     // Already in Cargo.lock (hyper and tokio use it), so only the requirement changes.
     sandbox.add_dependency(r#"pin-project-lite = "*""#);
     let out = sandbox.run(&["scripts/supply-chain.sh"]);
@@ -359,7 +298,7 @@ fn cargo_deny_rejects_a_wildcard_dependency() {
 #[test]
 #[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
 fn advisories_reject_a_vulnerable_crate() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::staged();
     // smallvec 0.6.13: heap buffer overflow in insert_many (RUSTSEC-2021-0003).
     sandbox.add_dependency(r#"smallvec-old = { package = "smallvec", version = "=0.6.13" }"#);
     let out = sandbox.run(&["scripts/supply-chain.sh"]);
@@ -378,7 +317,7 @@ fn advisories_reject_a_vulnerable_crate() {
 #[test]
 #[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
 fn trivy_config_rejects_a_root_container() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::staged();
     sandbox.append("Dockerfile", "\nUSER root\n");
     let out = sandbox.run(&["scripts/scan.sh", "config"]);
     out.assert_gate_fails("trivy config", &["DS-0002", "should not be 'root'"]);
@@ -387,7 +326,7 @@ fn trivy_config_rejects_a_root_container() {
 #[test]
 #[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
 fn trivy_secret_rejects_a_token() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::staged();
     // Built at run time, so this file itself holds no token-shaped string.
     let token = format!("ghp_{}", "A1b2C3d4E5f6".repeat(3));
     sandbox.write("deploy/production.env", &format!("GITHUB_TOKEN={token}\n"));
@@ -400,7 +339,7 @@ fn trivy_secret_rejects_a_token() {
 #[test]
 #[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
 fn ci_sh_fails_when_a_stage_fails() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::staged();
     sandbox.write("scripts/gate-probe.sh", UNQUOTED_ARGUMENT);
     let out = sandbox.run(&["scripts/ci.sh", "--only", "config-lint"]);
     out.assert_fails_naming(&["config-lint", "FAILED", "0 passed, 1 failed, 0 skipped"]);

@@ -9,11 +9,13 @@
 //! the `rename-test` stage of `scripts/ci.sh` runs them:
 //! `cargo test --locked --test rename -- --ignored`.
 
+mod support;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
+use support::{RepoCopy, git, target_dir};
 /// The name the repository has now (the template's is `payload`).
 const OLD: &str = env!("CARGO_PKG_NAME");
 
@@ -43,7 +45,7 @@ fn a_renamed_copy_has_no_trace_of_the_old_name_builds_and_passes_its_tests() {
     let new = new_name();
     let new_snake = new.replace('-', "_");
     let old_snake = OLD.replace('-', "_");
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::fresh();
     // A path that contains the name in two spellings, to see it moved too.
     let planted = format!("docs/{OLD}-extras/{old_snake}_notes.md");
     sandbox.write(
@@ -134,7 +136,7 @@ fn a_renamed_copy_has_no_trace_of_the_old_name_builds_and_passes_its_tests() {
 #[test]
 #[ignore = "run by scripts/ci.sh --only rename-test"]
 fn invalid_names_are_refused_with_the_reason_and_nothing_changes() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::fresh();
     sandbox.commit();
     let too_long = "a".repeat(64);
     let kebab = "lowercase kebab-case";
@@ -184,7 +186,7 @@ fn invalid_names_are_refused_with_the_reason_and_nothing_changes() {
 #[test]
 #[ignore = "run by scripts/ci.sh --only rename-test"]
 fn a_dirty_tree_is_refused_unless_forced_and_a_dry_run_writes_nothing() {
-    let sandbox = Sandbox::new();
+    let sandbox = Sandbox::fresh();
     sandbox.commit();
     let manifest = sandbox.read("Cargo.toml");
     sandbox.write("Cargo.toml", &format!("{manifest}\n# work in progress\n"));
@@ -220,9 +222,7 @@ fn a_dirty_tree_is_refused_unless_forced_and_a_dry_run_writes_nothing() {
 }
 
 /// A throw-away copy of the repository with a git repository of its own.
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
+type Sandbox = RepoCopy;
 
 struct Run {
     success: bool,
@@ -241,38 +241,15 @@ impl Run {
 }
 
 impl Sandbox {
-    fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("rename-test-")
-            .tempdir()
-            .expect("create a temporary directory");
-        let listing = git(
-            Path::new(REPO),
-            &["ls-files", "-co", "--exclude-standard", "-z"],
-        );
-        for rel in listing.split('\0').filter(|f| !f.is_empty()) {
-            let from = Path::new(REPO).join(rel);
-            if !from.is_file() {
-                continue; // deleted in the working tree but still tracked
-            }
-            let to = dir.path().join(rel);
-            fs::create_dir_all(to.parent().expect("a file has a parent"))
-                .expect("create directory");
-            // fs::copy keeps the mode: scripts stay executable.
-            fs::copy(&from, &to).unwrap_or_else(|e| panic!("copy {rel}: {e}"));
-        }
-        git(
-            dir.path(),
-            &["-c", "init.defaultBranch=main", "init", "--quiet"],
-        );
-        Self { dir }
+    fn fresh() -> Self {
+        RepoCopy::new("rename-test-")
     }
 
     /// Commits everything, so rename.sh sees a clean tree.
     fn commit(&self) {
-        git(self.dir.path(), &["add", "--all"]);
+        git(self.root(), &["add", "--all"]);
         git(
-            self.dir.path(),
+            self.root(),
             &[
                 "-c",
                 "user.name=rename test",
@@ -288,23 +265,9 @@ impl Sandbox {
         );
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn read(&self, rel: &str) -> String {
-        fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
-    }
-
-    fn write(&self, rel: &str, contents: &str) {
-        let path = self.path(rel);
-        fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create directory");
-        fs::write(&path, contents).unwrap_or_else(|e| panic!("write {rel}: {e}"));
-    }
-
     /// `git status --porcelain`: empty when nothing changed since the commit.
     fn status(&self) -> String {
-        git(self.dir.path(), &["status", "--porcelain"])
+        git(self.root(), &["status", "--porcelain"])
     }
 
     fn run(&self, program: &str, args: &[&str]) -> Run {
@@ -322,7 +285,7 @@ impl Sandbox {
 
     fn output(&self, command: &mut Command) -> Run {
         let out: Output = command
-            .current_dir(self.dir.path())
+            .current_dir(self.root())
             .output()
             .unwrap_or_else(|e| panic!("run {command:?}: {e}"));
         Run {
@@ -343,7 +306,7 @@ impl Sandbox {
             .map(|s| s.to_ascii_lowercase())
             .collect();
         let listing = git(
-            self.dir.path(),
+            self.root(),
             &["ls-files", "-co", "--exclude-standard", "-z"],
         );
         let mut found = Vec::new();
@@ -394,33 +357,6 @@ fn hits(line: &str, spellings: &[String], keep: &[&str]) -> Vec<usize> {
         }
     }
     offsets
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git is installed");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("git prints UTF-8 paths")
-}
-
-/// The target directory of this build (`CARGO_TARGET_TMPDIR` is `<target>/tmp`).
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || {
-            Path::new(env!("CARGO_TARGET_TMPDIR"))
-                .parent()
-                .expect("tmp has a parent")
-                .to_path_buf()
-        },
-        PathBuf::from,
-    )
 }
 
 /// Runs in the normal test suite: the check the rename test relies on. No

@@ -24,6 +24,16 @@ die() {
   exit 1
 }
 
+# no_arguments "$@": the argument handling of a script that takes none:
+# --help prints the script's `usage`, anything else is refused with it.
+no_arguments() {
+  case "${1:-}" in
+    -h | --help) usage; exit 0 ;;
+    "") ;;
+    *) usage >&2; die "unknown argument '$1' (see --help)" ;;
+  esac
+}
+
 # require_tool NAME HINT: fail with an install hint when NAME is not on PATH.
 require_tool() {
   command -v "$1" >/dev/null 2>&1 ||
