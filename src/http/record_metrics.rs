@@ -107,3 +107,63 @@ where
         Poll::Ready(result)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+    use super::*;
+
+    /// A service behind the layer that answers every request with `status`.
+    fn answering(
+        status: StatusCode,
+        metrics: &Arc<Metrics>,
+    ) -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible> {
+        ServiceBuilder::new()
+            .layer(RecordMetricsLayer::new(Arc::clone(metrics)))
+            .service(service_fn(move |_request: Request<Body>| async move {
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = status;
+                Ok::<_, Infallible>(response)
+            }))
+    }
+
+    /// A request without a matched route: the router was not involved.
+    /// (Matched routes as labels are tested through the router in
+    /// tests/api/metrics.rs; `MatchedPath` has no public constructor.)
+    fn request(method: Method) -> Request<Body> {
+        Request::builder()
+            .method(method)
+            .uri("/somewhere/42")
+            .body(Body::empty())
+            .expect("a valid request")
+    }
+
+    #[tokio::test]
+    async fn records_the_status_the_inner_service_answered() {
+        let metrics = Arc::new(Metrics::new());
+        for _ in 0..2 {
+            answering(StatusCode::IM_A_TEAPOT, &metrics)
+                .oneshot(request(Method::DELETE))
+                .await
+                .expect("infallible");
+        }
+        let text = metrics.encode().expect("encodes");
+        assert!(
+            text.contains(
+                r#"_http_requests_total{method="DELETE",route="unmatched",status="418"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"_http_request_duration_seconds_count{method="DELETE",route="unmatched",status="418"} 2"#),
+            "{text}"
+        );
+        // The raw path is never a label value.
+        assert!(!text.contains("/somewhere/42"), "{text}");
+    }
+}
