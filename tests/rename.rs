@@ -16,6 +16,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use support::{RepoCopy, git, target_dir};
+
 /// The name the repository has now (the template's is `payload`).
 const OLD: &str = env!("CARGO_PKG_NAME");
 
