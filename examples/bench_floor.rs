@@ -29,7 +29,8 @@ async fn main() -> ExitCode {
         .route("/readyz", get(health::readyz))
         .route("/api/v1/slugify", post(slugify::slugify))
         .with_state(AppState::new());
-    let listener = match TcpListener::bind(("0.0.0.0", cli.settings.port)).await {
+    // Loopback only: this is a benchmark fixture, never a service to reach.
+    let listener = match TcpListener::bind(("127.0.0.1", cli.settings.port)).await {
         Ok(listener) => listener,
         Err(err) => {
             eprintln!("error: cannot listen on port {}: {err}", cli.settings.port);

@@ -12,9 +12,9 @@ usage() {
   cat <<'EOF'
 Usage: scripts/bench.sh [--duration SECONDS] [--soak-seconds SECONDS] [--starts N] [--nice] [--check]
 
-Builds the release binary and the floor (cargo build --release --locked) and measures, with
-the server pinned to CPU 0 and wrk (1 thread, 64 connections) pinned to CPU 1,
-all traffic on 127.0.0.1:
+Builds the release binary and the floor (cargo build --release --locked) and
+measures, with the server pinned to CPU 0 and wrk (1 thread, 64 connections)
+pinned to CPU 1, all traffic on 127.0.0.1:
   - requests/s, p50 and p99 latency of GET /healthz and POST /api/v1/slugify for
     nginx (1 worker, `return 200`: the baseline), the framework floor (the
     same handlers and accept loop with no middleware and no log:
@@ -185,9 +185,10 @@ $(tail -n 20 "$4")"
   done
 }
 
-# start_service NAME RUST_LOG PORT [BINARY]: starts the service (or BINARY) on CPU 0 with a clean
-# environment (nothing from the caller's shell, such as MAX_BODY_BYTES or
-# RUST_LOG, changes the configuration under test) and sets SERVER_PID. Only the shutdown delay differs from the defaults, so stopping
+# start_service NAME RUST_LOG PORT [BINARY]: starts the service (or BINARY)
+# on CPU 0 with a clean environment (nothing from the caller's shell, such as
+# MAX_BODY_BYTES or RUST_LOG, changes the configuration under test) and sets
+# SERVER_PID. Only the shutdown delay differs from the defaults, so stopping
 # takes no 5 s per server; it does not affect serving.
 # The logs go through a pipe to a `cat` on CPU 1 that writes the file, as in a
 # container, where the runtime reads the service's stdout from a pipe: the
