@@ -35,6 +35,8 @@ EOF
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=scripts/lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bench.sh"
 
 requests=10000
 while (($# > 0)); do
@@ -59,10 +61,7 @@ require_tool ab "$install_hint"
 require_tool curl "$install_hint"
 
 cd "$REPO_ROOT"
-crate="$(sed -n 's/^name = "\(.*\)"/\1/p' Cargo.toml | head -n1)"
-log "building the release binary and the framework floor"
-cargo build --release --locked --bin "$crate" --example bench_floor
-target_dir="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
+build_bench_binaries
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/$crate-instructions.XXXXXX")"
 server_pid=""
@@ -77,9 +76,9 @@ port=18765
 # instructions BINARY RUST_LOG ENDPOINT REQUESTS: total instructions of one
 # server run that answers REQUESTS requests, then stops on SIGTERM.
 instructions() {
-  local bin="$1" filter="$2" endpoint="$3" n="$4" out="$work/callgrind.out"
+  local server="$1" filter="$2" endpoint="$3" n="$4" out="$work/callgrind.out"
   env -i PORT="$port" RUST_LOG="$filter" LOG_FORMAT=json SHUTDOWN_DELAY_SECONDS=0 \
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" >"$work/server.log" 2>"$work/valgrind.log" &
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$server" >"$work/server.log" 2>"$work/valgrind.log" &
   server_pid=$!
   local deadline=$((SECONDS + 60))
   until curl -fs -o /dev/null "http://127.0.0.1:$port/readyz"; do
@@ -109,20 +108,20 @@ declare -A per_request
 for endpoint in healthz slugify; do
   for variant in floor warn info; do
     case "$variant" in
-      floor) bin="$target_dir/examples/bench_floor" filter=warn ;;
-      warn) bin="$target_dir/$crate" filter=warn ;;
-      info) bin="$target_dir/$crate" filter=info ;;
+      floor) server="$floor_bin" filter=warn ;;
+      warn) server="$bin" filter=warn ;;
+      info) server="$bin" filter=info ;;
     esac
     log "$variant, $(path_of "$endpoint"): $small then $requests requests under callgrind"
-    a="$(instructions "$bin" "$filter" "$endpoint" "$small")"
-    b="$(instructions "$bin" "$filter" "$endpoint" "$requests")"
+    a="$(instructions "$server" "$filter" "$endpoint" "$small")"
+    b="$(instructions "$server" "$filter" "$endpoint" "$requests")"
     per_request[$variant/$endpoint]=$(((b - a) / (requests - small)))
   done
 done
 
 label() {
   case "$1" in
-    floor) printf 'floor: same handlers and accept loop, no middleware, no log' ;;
+    floor) printf '%s' "$FLOOR_LABEL" ;;
     warn) printf '%s, RUST_LOG=warn (middleware, no access log)' "$crate" ;;
     info) printf '%s, defaults: JSON access log' "$crate" ;;
   esac

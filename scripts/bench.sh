@@ -48,6 +48,8 @@ EOF
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=scripts/lib/bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bench.sh"
 
 all_args=("$@")
 duration=10 soak_seconds=30 starts=5 check=false nice=false
@@ -100,16 +102,9 @@ if [[ "$nice" == true && -z "${BENCH_OWN_SESSION:-}" ]]; then
 fi
 
 cd "$REPO_ROOT"
-crate="$(sed -n 's/^name = "\(.*\)"/\1/p' Cargo.toml | head -n1)"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
-log "building the release binary and the framework floor (examples/bench_floor.rs)"
-cargo build --release --locked --bin "$crate" --example bench_floor
-bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/$crate"
-floor_bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/examples/bench_floor"
-for built in "$bin" "$floor_bin"; do
-  [[ -x "$built" ]] || die "cargo build succeeded but $built is missing; is CARGO_TARGET_DIR set to something else than the build used?"
-done
+build_bench_binaries
 
 # This shell, and every helper it starts from here on (probes, awk, wrk),
 # runs on CPU 1; CPU 0 is left to the server under test. Children inherit
@@ -427,7 +422,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 label() {
   case "$1" in
     nginx) printf 'nginx, 1 worker, return 200 (baseline)' ;;
-    floor) printf 'floor: same handlers and accept loop, no middleware, no log' ;;
+    floor) printf '%s' "$FLOOR_LABEL" ;;
     info) printf '%s, defaults: JSON logs, RUST_LOG=info' "$crate" ;;
     warn) printf '%s, RUST_LOG=warn (no access log)' "$crate" ;;
   esac

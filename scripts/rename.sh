@@ -32,7 +32,7 @@ RESERVED=" std core alloc test proc_macro
 
 usage() {
   local current
-  current="$(current_name 2>/dev/null || echo old-name)"
+  current="$(crate_name 2>/dev/null || echo old-name)"
   cat <<EOF
 Usage: scripts/rename.sh NEW_NAME [--force] [--dry-run]
 
@@ -67,9 +67,6 @@ Options:
 EOF
 }
 
-current_name() { # the [package] name in Cargo.toml
-  sed -n '/^\[package\]/,/^\[/ s/^name *= *"\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n1
-}
 upper() { tr '[:lower:]' '[:upper:]' <<<"$1"; }
 pascal() { # pascal my-service -> MyService
   local word out="" IFS=-
@@ -151,7 +148,7 @@ main() {
 
   cd "$REPO_ROOT"
   local old
-  old="$(current_name)"
+  old="$(crate_name)"
   [[ -n "$old" ]] || die "no package name in $REPO_ROOT/Cargo.toml ([package] name = \"...\"); rename.sh reads the current name from there."
   [[ "$old" =~ ^[A-Za-z][A-Za-z0-9_-]*$ ]] ||
     die "the package name '$old' in Cargo.toml is not a plain crate name; fix it by hand first."

@@ -57,6 +57,11 @@ git_sha() {
   fi
 }
 
+# crate_name: the [package] name in Cargo.toml (not a [[bin]] or other name).
+crate_name() {
+  sed -n '/^\[package\]/,/^\[/ s/^name *= *"\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n1
+}
+
 # crate_version: the package version from Cargo.toml.
 crate_version() {
   sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n1
