@@ -24,7 +24,7 @@ ARG BINARY_SOURCE=builder
 FROM --platform=$BUILDPLATFORM rust:${RUST_VERSION}-slim-bookworm AS chef
 ARG CARGO_CHEF_VERSION=0.1.78
 # Same pin as scripts/tools/cargo-tools.txt, which the prebuilt path uses.
-ARG CARGO_AUDITABLE_VERSION=0.7.7
+ARG CARGO_AUDITABLE_VERSION=0.7.5
 ARG CARGO_ZIGBUILD_VERSION=0.24.0
 ARG ZIG_VERSION=0.16.0
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
