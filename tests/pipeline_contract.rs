@@ -254,6 +254,13 @@ fn privilege(step: &Step<'_>) -> Option<String> {
             return Some(format!("pushes an image (push: {push})"));
         }
     }
+    if step.run().is_some_and(|r| {
+        r.contains("scripts/publish-image.sh")
+            || r.contains("docker push")
+            || r.contains("imagetools create")
+    }) {
+        return Some("pushes or tags an image in a registry".into());
+    }
     if step.uses_action("sigstore/cosign-installer")
         || step.run().is_some_and(|r| r.contains("cosign sign"))
     {
@@ -419,6 +426,11 @@ fn each_write_permission_is_used_by_the_job_that_holds_it() {
                     "attestations" => {
                         job.any_step(|s| s.uses_action("actions/attest-build-provenance"))
                     }
+                    // The storage record of an attestation pushed to a registry.
+                    "artifact-metadata" => job.any_step(|s| {
+                        s.uses_action("actions/attest-build-provenance")
+                            && scalar(s.input("push-to-registry")).as_deref() == Some("true")
+                    }),
                     "security-events" => {
                         job.any_step(|s| s.uses_action("github/codeql-action/upload-sarif"))
                     }
@@ -741,7 +753,7 @@ fn dependabot_watches_every_pinned_ecosystem() {
     for (ecosystem, manifest) in [
         ("cargo", "Cargo.toml"),
         ("github-actions", ".github/workflows"),
-        ("docker", "Dockerfile"),
+        ("rust-toolchain", "rust-toolchain.toml"),
         ("pip", "scripts/tools/requirements.txt"),
     ] {
         let entry = watched.iter().find(|(e, _)| e == ecosystem);
@@ -812,4 +824,185 @@ fn release_notes_come_from_the_changelog_section_of_the_version() {
         stderr.contains("9.9.9"),
         "the error should name the missing version, got: {stderr}"
     );
+}
+
+#[test]
+fn packages_are_written_only_by_jobs_that_pull_requests_cannot_run() {
+    let mut writers = 0;
+    for wf in workflows() {
+        for job in wf.jobs() {
+            if job.permissions().get("packages").map(String::as_str) != Some("write") {
+                continue;
+            }
+            writers += 1;
+            // A same-repository pull request's token can write packages, and
+            // the job would run that pull request's scripts with it.
+            assert!(
+                !wf.runs_for_pull_requests() || is_push_only(job.condition()),
+                "{}: holds `packages: write` in a workflow that pull requests or the merge queue \
+                 trigger; give the job `if: github.event_name == 'push' && github.ref == 'refs/heads/main'`, \
+                 or move the write to a job that has it",
+                at(&wf, &job)
+            );
+        }
+    }
+    assert!(writers > 0, "no job publishes an image: the publish job is missing");
+}
+
+#[test]
+fn the_image_is_published_only_after_every_other_job_passed() {
+    let wf = workflow("ci.yml");
+    let jobs = wf.jobs();
+    let publishers: Vec<&Job<'_>> = jobs
+        .iter()
+        .filter(|job| job.any_step(|s| privilege(s).is_some()))
+        .collect();
+    assert!(!publishers.is_empty(), "ci.yml: no job publishes the image");
+    for publisher in publishers {
+        let needs: Vec<&str> = match &publisher.yaml["needs"] {
+            Yaml::String(one) => vec![one.as_str()],
+            Yaml::Array(many) => many.iter().filter_map(Yaml::as_str).collect(),
+            _ => Vec::new(),
+        };
+        for job in jobs.iter().filter(|j| j.id != publisher.id) {
+            assert!(
+                needs.contains(&job.id),
+                "{}: publishes before `{}` has passed; add it to `needs:` (nothing is published \
+                 before every gate passed)",
+                at(&wf, publisher),
+                job.id
+            );
+        }
+    }
+}
+
+#[test]
+fn a_release_promotes_what_ci_built_and_never_rebuilds() {
+    let wf = workflow("release.yml");
+    for job in wf.jobs() {
+        for step in job.steps() {
+            let rebuilds = step.uses_action("docker/build-push-action")
+                || step
+                    .run()
+                    .is_some_and(|r| r.contains("build-binary.sh") || r.contains("cargo build"));
+            assert!(
+                !rebuilds,
+                "{}: a release must ship the image and binaries CI tested (promote CI's digest, \
+                 copy the binaries out of it), not build them again",
+                at_step(&wf, &job, &step)
+            );
+        }
+        let writes = job
+            .permissions()
+            .iter()
+            .any(|(scope, level)| level == "write" && matches!(scope.as_str(), "packages" | "contents"));
+        if writes {
+            assert_eq!(
+                job.yaml["environment"].as_str(),
+                Some("release"),
+                "{}: publishes, so it runs in the `release` environment (`environment: release`), \
+                 where the repository's settings can require a reviewer",
+                at(&wf, &job)
+            );
+        }
+    }
+}
+
+#[test]
+fn keyless_signing_is_skipped_in_private_repositories() {
+    for wf in workflows() {
+        for job in wf.jobs() {
+            for step in job.steps() {
+                let signs = step.uses_action("sigstore/cosign-installer")
+                    || step.run().is_some_and(|r| r.contains("cosign sign"));
+                if signs {
+                    // Sigstore's transparency log is public: it would carry the
+                    // private repository's and workflow's names.
+                    assert!(
+                        step.condition().contains("!github.event.repository.private"),
+                        "{}: guard it with `if: ${{{{ !github.event.repository.private }}}}`",
+                        at_step(&wf, &job, &step)
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn re_runs_can_upload_their_artifacts_again() {
+    for wf in workflows() {
+        for job in wf.jobs() {
+            for step in job
+                .steps()
+                .iter()
+                .filter(|s| s.uses_action("actions/upload-artifact"))
+            {
+                assert_eq!(
+                    scalar(step.input("overwrite")).as_deref(),
+                    Some("true"),
+                    "{}: without `overwrite: true`, \"Re-run failed jobs\" fails with 409 because \
+                     the artifact's name exists",
+                    at_step(&wf, &job, step)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn runs_outside_pull_requests_never_share_a_concurrency_group() {
+    for wf in workflows()
+        .iter()
+        .filter(|w| w.triggers().iter().any(|t| t == "push"))
+    {
+        let group = scalar(&wf.doc["concurrency"]["group"]).unwrap_or_default();
+        // GitHub keeps one pending run per group and cancels the older
+        // pending one: on main, a shared group drops commits. A tag push is
+        // its own group already (one run per tag).
+        let unique = group.contains("github.run_id") || group.contains("github.ref");
+        let per_tag = wf.triggers().iter().all(|t| t == "push")
+            && wf.doc["on"]["push"]["branches"].is_badvalue();
+        assert!(
+            group.contains("github.run_id") || (per_tag && unique),
+            "{}: concurrency group `{group}` is shared by pushes to main; make it unique per run \
+             outside pull requests, e.g. `${{{{ github.workflow }}}}-${{{{ github.event_name == \
+             'pull_request' && github.event.pull_request.number || github.run_id }}}}`",
+            wf.file
+        );
+    }
+}
+
+/// The channel of rust-toolchain.toml: the one Rust version of the repository.
+fn rust_toolchain_channel() -> String {
+    let path = repo_root().join("rust-toolchain.toml");
+    let text = fs::read_to_string(&path).expect("rust-toolchain.toml exists");
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("channel"))
+        .and_then(|rest| rest.trim().strip_prefix('='))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .expect("rust-toolchain.toml: `channel = \"X.Y.Z\"`")
+}
+
+#[test]
+fn one_rust_version_for_the_workflows_the_dockerfile_and_a_laptop() {
+    let channel = rust_toolchain_channel();
+    let dockerfile = fs::read_to_string(repo_root().join("Dockerfile")).expect("Dockerfile");
+    let docker_version = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("ARG RUST_VERSION="))
+        .expect("Dockerfile: `ARG RUST_VERSION=`");
+    assert_eq!(
+        docker_version, channel,
+        "Dockerfile: `ARG RUST_VERSION={docker_version}` differs from rust-toolchain.toml's \
+         channel {channel}; set it to {channel} (Dependabot bumps only rust-toolchain.toml)"
+    );
+    for wf in workflows() {
+        assert!(
+            !wf.text.contains("RUST_TOOLCHAIN") && !wf.text.contains("dtolnay/rust-toolchain"),
+            "{}: names a Rust version of its own; install the one in rust-toolchain.toml with \
+             `rustup toolchain install`",
+            wf.file
+        );
+    }
 }
