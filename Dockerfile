@@ -65,7 +65,7 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN source /opt/ship/ship.sh && ship_triple "$TARGETARCH" >/target-triple
 COPY --from=planner /src/recipe.json recipe.json
 # Dependencies only: this layer is reused until the recipe changes.
-RUN source /opt/ship/ship.sh \
+RUN source /opt/ship/ship.sh && ship_build_env \
     && cargo chef cook --zigbuild "${SHIP_CARGO_ARGS[@]}" --target "$(cat /target-triple)" \
         --recipe-path recipe.json
 # The sources by name, not `COPY . .`: the context also holds dist/ for the
@@ -79,7 +79,7 @@ ARG BUILD_DATE=
 # cargo auditable embeds the dependency list in the binary, so scanners
 # (trivy, cargo audit bin, syft) see every crate in the final image.
 # hadolint ignore=SC3054
-RUN source /opt/ship/ship.sh \
+RUN source /opt/ship/ship.sh && ship_build_env \
     && triple="$(cat /target-triple)" \
     && export GIT_SHA BUILD_TIMESTAMP="$BUILD_DATE" \
     && cargo auditable zigbuild "${SHIP_CARGO_ARGS[@]}" --target "$triple" \

@@ -100,6 +100,7 @@ else
   [[ -x "$TOOLS_HOME/zig/bin/cargo-zigbuild" ]] && PATH="$TOOLS_HOME/zig/bin:$PATH"
   command -v cargo-zigbuild >/dev/null 2>&1 ||
     die "cargo-zigbuild is not installed: run scripts/install-tools.sh (pins in scripts/tools/zig-requirements.txt), or build the documented glibc fallback with --glibc"
+  ship_build_env
   builds=()
   for arch in "${archs[@]}"; do builds+=("$arch:$(ship_triple "$arch"):zigbuild"); done
 fi

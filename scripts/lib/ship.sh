@@ -8,10 +8,29 @@
 # of the recipe lives in Cargo.toml: the release profile (fat LTO, one codegen
 # unit, strip) and the allocator (mimalloc, a dependency for musl targets).
 # Both callers run the build through `cargo auditable` (the dependency list
-# embedded for scanners) and cargo-zigbuild (Zig as C cross toolchain and linker).
+# embedded for scanners) and cargo-zigbuild (Zig as C cross toolchain and
+# linker), after ship_build_env.
 
 # Arguments of `cargo auditable zigbuild` and of `cargo chef cook --zigbuild`.
 SHIP_CARGO_ARGS=(--release --locked --bin payload)
+
+# C flags of the musl builds (mimalloc is the only C code). mimalloc asks the
+# kernel for transparent huge pages on its arenas, so the few KiB it touches
+# at start-up take whole 2 MiB pages: 10.9 MB idle RSS instead of 3.3 MB
+# (docs/performance.md). This makes "no huge pages" its default for the
+# process; MIMALLOC_ALLOW_THP=1 in the environment turns them back on.
+SHIP_CFLAGS="-DMI_DEFAULT_ALLOW_THP=0"
+
+# ship_build_env: exports SHIP_CFLAGS for every target that ships, in the
+# per-target variable the cc crate reads (CFLAGS_<triple with _>), so host
+# builds (build scripts, the tests) are left alone.
+ship_build_env() {
+  local arch triple
+  for arch in "${SHIP_ARCHS[@]}"; do
+    triple="$(ship_triple "$arch")"
+    export "CFLAGS_${triple//-/_}=$SHIP_CFLAGS"
+  done
+}
 
 # ship_triple ARCH: the Rust target of the binary in the linux/ARCH image.
 # musl links statically by default, which a scratch image (no libc) needs.
