@@ -25,9 +25,11 @@ FROM --platform=$BUILDPLATFORM rust:${RUST_VERSION}-slim-bookworm AS chef
 ARG CARGO_CHEF_VERSION=0.1.78
 # Same pin as scripts/tools/cargo-tools.txt, which the prebuilt path uses.
 ARG CARGO_AUDITABLE_VERSION=0.7.5
-ARG CARGO_ZIGBUILD_VERSION=0.24.0
-ARG ZIG_VERSION=0.16.0
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# What ships (targets, cargo arguments) and the hash-pinned Zig and
+# cargo-zigbuild wheels: the same files scripts/build-binary.sh and
+# scripts/install-tools.sh read, so this path builds what CI builds.
+COPY scripts/lib/ship.sh scripts/tools/zig-requirements.txt /opt/ship/
 # Zig is the C toolchain and linker for every target (mimalloc has C code),
 # so one image cross-compiles to musl for amd64 and arm64. PyPI ships Zig and
 # cargo-zigbuild as wheels, which saves compiling cargo-zigbuild here.
@@ -36,11 +38,12 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends python3-venv \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/zig \
-    && /opt/zig/bin/pip install --no-cache-dir \
-        "ziglang==${ZIG_VERSION}" "cargo-zigbuild==${CARGO_ZIGBUILD_VERSION}" \
+    && /opt/zig/bin/pip install --no-cache-dir --require-hashes --only-binary :all: \
+        -r /opt/ship/zig-requirements.txt \
     && cargo install --locked "cargo-chef@${CARGO_CHEF_VERSION}" "cargo-auditable@${CARGO_AUDITABLE_VERSION}" \
     && rm -rf "$CARGO_HOME/registry" \
-    && rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl
+    && source /opt/ship/ship.sh \
+    && for arch in "${SHIP_ARCHS[@]}"; do rustup target add "$(ship_triple "$arch")"; done
 ENV PATH="/opt/zig/bin:${PATH}"
 WORKDIR /src
 
@@ -53,17 +56,18 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 ARG TARGETARCH
+# chef's SHELL already; repeated for hadolint, which checks each stage on its
+# own and forgets the SHELL at every ARG (hence the ignore further down).
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # musl targets link statically by default; mimalloc replaces musl's slow
-# allocator (Cargo.toml selects it for target_env = "musl").
-RUN case "$TARGETARCH" in \
-        amd64) echo x86_64-unknown-linux-musl ;; \
-        arm64) echo aarch64-unknown-linux-musl ;; \
-        *) echo "unsupported TARGETARCH '$TARGETARCH': build for linux/amd64 or linux/arm64" >&2; exit 1 ;; \
-    esac >/target-triple
+# allocator (Cargo.toml selects it for target_env = "musl"). The target and
+# the cargo arguments come from scripts/lib/ship.sh, as for build-binary.sh.
+RUN source /opt/ship/ship.sh && ship_triple "$TARGETARCH" >/target-triple
 COPY --from=planner /src/recipe.json recipe.json
 # Dependencies only: this layer is reused until the recipe changes.
-RUN cargo chef cook --release --locked --zigbuild --target "$(cat /target-triple)" \
-        --bin payload --recipe-path recipe.json
+RUN source /opt/ship/ship.sh && ship_build_env \
+    && cargo chef cook --zigbuild "${SHIP_CARGO_ARGS[@]}" --target "$(cat /target-triple)" \
+        --recipe-path recipe.json
 # The sources by name, not `COPY . .`: the context also holds dist/ for the
 # prebuilt path, and a new binary there must not invalidate this layer. A
 # target Cargo.toml declares outside src/ needs its own COPY here and above.
@@ -74,9 +78,11 @@ ARG GIT_SHA=unknown
 ARG BUILD_DATE=
 # cargo auditable embeds the dependency list in the binary, so scanners
 # (trivy, cargo audit bin, syft) see every crate in the final image.
-RUN triple="$(cat /target-triple)" \
-    && GIT_SHA="$GIT_SHA" BUILD_TIMESTAMP="$BUILD_DATE" \
-        cargo auditable zigbuild --release --locked --target "$triple" --bin payload \
+# hadolint ignore=SC3054
+RUN source /opt/ship/ship.sh && ship_build_env \
+    && triple="$(cat /target-triple)" \
+    && export GIT_SHA BUILD_TIMESTAMP="$BUILD_DATE" \
+    && cargo auditable zigbuild "${SHIP_CARGO_ARGS[@]}" --target "$triple" \
     && cp "target/$triple/release/payload" /payload
 
 # ---------------------------------------------------------------- prebuilt path

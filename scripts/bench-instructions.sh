@@ -10,7 +10,7 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/bench-instructions.sh [--requests N]
+Usage: scripts/bench-instructions.sh [--requests N] [--binary PATH]
 
 Builds the release binary and the framework floor (examples/bench_floor.rs),
 then for GET /healthz and POST /api/v1/slugify counts the user-space
@@ -25,6 +25,9 @@ start-up and shutdown from the figure. Prints a Markdown table.
 
 Options:
   --requests N   requests in the large run (default 10000; the small run is N/5)
+  --binary PATH  count this service binary instead of the cargo build for this
+                 host (glibc), e.g. the musl binary that ships:
+                 dist/linux/amd64/payload
   -h, --help     this text
 
 Needs: cargo, valgrind, ab and curl.
@@ -38,7 +41,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=scripts/lib/bench.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bench.sh"
 
-requests=10000
+requests=10000 service_binary=""
 while (($# > 0)); do
   case "$1" in
     -h | --help) usage; exit 0 ;;
@@ -46,6 +49,11 @@ while (($# > 0)); do
       (($# >= 2)) || die "--requests needs a value, e.g. --requests 10000"
       [[ "$2" =~ ^[1-9][0-9]{3,6}$ ]] || die "--requests must be a whole number from 1000 to 9999999, got '$2'"
       requests="$2"
+      shift
+      ;;
+    --binary)
+      (($# >= 2)) || die "--binary needs a path, e.g. --binary dist/linux/amd64/payload"
+      service_binary="$2"
       shift
       ;;
     *) usage >&2; die "unknown argument '$1' (see --help)" ;;
@@ -62,6 +70,7 @@ require_tool curl "$install_hint"
 
 cd "$REPO_ROOT"
 build_bench_binaries
+[[ -z "$service_binary" ]] || use_service_binary "$service_binary"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/$crate-instructions.XXXXXX")"
 server_pid=""
@@ -126,7 +135,7 @@ label() {
     info) printf '%s, defaults: JSON access log' "$crate" ;;
   esac
 }
-printf '\n- commit %s, %s, valgrind %s\n\n' "$(git_sha | cut -c1-12)" "$(rustc -V | cut -d' ' -f1-2)" "$(valgrind --version | sed 's/^valgrind-//')"
+printf '\n- commit %s, %s, valgrind %s; service binary %s\n\n' "$(git_sha | cut -c1-12)" "$(rustc -V | cut -d' ' -f1-2)" "$(valgrind --version | sed 's/^valgrind-//')" "${bin#"$REPO_ROOT"/}"
 printf '| server | GET /healthz instructions/request | POST /api/v1/slugify instructions/request |\n|---|---:|---:|\n'
 for variant in floor warn info; do
   printf '| %s | %s | %s |\n' "$(label "$variant")" "${per_request[$variant/healthz]}" "${per_request[$variant/slugify]}"

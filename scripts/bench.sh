@@ -10,7 +10,7 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/bench.sh [--duration SECONDS] [--soak-seconds SECONDS] [--starts N] [--nice] [--check]
+Usage: scripts/bench.sh [--duration SECONDS] [--soak-seconds SECONDS] [--starts N] [--nice] [--check] [--binary PATH]
 
 Builds the release binary and the floor (cargo build --release --locked) and
 measures, with the server pinned to CPU 0 and wrk (1 thread, 64 connections)
@@ -37,6 +37,9 @@ Options:
   --check                 exit 1 when a target is missed (default: report only,
                           since a loaded machine misses targets for reasons of
                           its own)
+  --binary PATH           measure this service binary instead of the cargo
+                          build for this host (glibc), e.g. the musl binary
+                          that ships: dist/linux/amd64/payload
   -h, --help              this text
 
 Needs: cargo, wrk, nginx, taskset and at least 2 CPUs.
@@ -52,7 +55,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bench.sh"
 
 all_args=("$@")
-duration=10 soak_seconds=30 starts=5 check=false nice=false
+duration=10 soak_seconds=30 starts=5 check=false nice=false service_binary=""
 positive_int() { [[ "$2" =~ ^[1-9][0-9]{0,4}$ ]] || die "$1 must be a whole number from 1 to 99999, got '$2'"; }
 while (($# > 0)); do
   case "$1" in
@@ -68,6 +71,11 @@ while (($# > 0)); do
       shift
       ;;
     --check) check=true ;;
+    --binary)
+      (($# >= 2)) || die "--binary needs a path, e.g. --binary dist/linux/amd64/payload"
+      service_binary="$2"
+      shift
+      ;;
     --nice) nice=true ;;
     *) usage >&2; die "unknown argument '$1' (see --help)" ;;
   esac
@@ -105,6 +113,7 @@ cd "$REPO_ROOT"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 build_bench_binaries
+[[ -z "$service_binary" ]] || use_service_binary "$service_binary"
 
 # This shell, and every helper it starts from here on (probes, awk, wrk),
 # runs on CPU 1; CPU 0 is left to the server under test. Children inherit
@@ -429,7 +438,7 @@ label() {
 }
 
 printf '\n## Results\n\n'
-printf -- '- commit %s, %s, %s\n' "$(git_sha | cut -c1-12)" "$(rustc -V | cut -d' ' -f1-2)" "$(uname -sr)"
+printf -- '- commit %s, %s, %s; service binary %s\n' "$(git_sha | cut -c1-12)" "$(rustc -V | cut -d' ' -f1-2)" "$(uname -sr)" "${bin#"$REPO_ROOT"/}"
 printf -- '- %s, %s CPUs; server on CPU 0, wrk -t 1 -c 64 -d %ss on CPU 1, all on 127.0.0.1\n' \
   "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)" "$(nproc --all)" "$duration"
 printf -- '- %s, nginx %s\n' "$(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)" "$(nginx -v 2>&1 | sed 's/^nginx version: nginx.//')"

@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
-# Builds the static binary, then the image through the Dockerfile's prebuilt
-# path: this is how CI builds the image, and it needs no base image from a
-# registry (the final stage is FROM scratch), so it also works offline.
+# Builds the musl binaries, then one image per platform through the
+# Dockerfile's prebuilt path: this is how CI builds the images, and it needs
+# no base image from a registry (the final stage is FROM scratch), so it also
+# works offline. The arm64 image is only packaged here (a COPY), never built
+# under emulation.
 set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/build-image.sh
+Usage: scripts/build-image.sh [--platform amd64|arm64|all]
 
-Builds the binary with scripts/build-binary.sh, packages it with
-`--build-arg BINARY_SOURCE=prebuilt --target runtime`, and prints the image
-size and ID.
+Builds the musl binaries with scripts/build-binary.sh, then one image per
+platform with `--build-arg BINARY_SOURCE=prebuilt --target runtime`, and
+prints each image's tag, size and ID:
+  linux/amd64  IMAGE's tag + -amd64 (default payload:local-amd64)
+  linux/arm64  IMAGE's tag + -arm64 (default payload:local-arm64)
+The image of this machine's platform is also tagged ${IMAGE} (default
+payload:local), the image the other local scripts run by default.
+
+  --platform P   amd64, arm64 or all (default: all; linux/amd64 and
+                 linux/arm64 are accepted too)
 
 Environment:
-  IMAGE       tag to build (default payload:local)
-  PLATFORM    linux/amd64 (default) or linux/arm64. A platform other than the
-              host's is cross-compiled to musl with cargo-zigbuild.
+  IMAGE       base tag (default payload:local)
+  PLATFORM    default of --platform
   GIT_SHA     revision baked into the binary and the OCI labels (default HEAD)
   BUILD_DATE  org.opencontainers.image.created and the binary's build time
               (default: HEAD's commit time, so one commit gives one image)
@@ -25,15 +33,32 @@ EOF
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-for arg in "$@"; do
-  case "$arg" in
+# shellcheck source=scripts/lib/ship.sh
+source "$REPO_ROOT/scripts/lib/ship.sh"
+
+platform="${PLATFORM:-all}"
+while (($# > 0)); do
+  case "$1" in
     -h | --help) usage; exit 0 ;;
-    *) usage >&2; die "unknown argument '$arg'" ;;
+    --platform)
+      (($# >= 2)) || die "--platform needs a value: amd64, arm64 or all"
+      platform="$2"
+      shift
+      ;;
+    --platform=*) platform="${1#--platform=}" ;;
+    *) usage >&2; die "unknown argument '$1' (see --help)" ;;
   esac
+  shift
 done
+case "${platform#linux/}" in
+  all) archs=("${SHIP_ARCHS[@]}") ;;
+  *)
+    ship_triple "${platform#linux/}" >/dev/null || die "--platform: use amd64, arm64 or all"
+    archs=("${platform#linux/}")
+    ;;
+esac
 
 IMAGE="${IMAGE:-payload:local}"
-PLATFORM="${PLATFORM:-linux/amd64}"
 
 require_tool rustc "Install Rust with rustup (https://rustup.rs)."
 require_tool docker "Install Docker (Debian: apt-get install docker.io; elsewhere: https://docs.docker.com/engine/install/)."
@@ -62,18 +87,6 @@ done < <(type -ap docker)
 docker_cli="${build_cmd[0]}"
 [[ "$docker_cli" == env ]] && docker_cli="${build_cmd[2]}"
 
-case "$PLATFORM" in
-  linux/amd64) arch=x86_64 ;;
-  linux/arm64) arch=aarch64 ;;
-  *) die "PLATFORM '$PLATFORM' is not supported: use linux/amd64 or linux/arm64" ;;
-esac
-host="$(rustc -vV | sed -n 's/^host: //p')"
-if [[ "$host" == "$arch"-*-linux-* ]]; then
-  target="$host"
-else
-  target="$arch-unknown-linux-musl"
-fi
-
 GIT_SHA="$(git_sha)"
 if [[ -z "${BUILD_DATE:-}" ]]; then
   BUILD_DATE="$(TZ=UTC0 git -C "$REPO_ROOT" log -1 --date=format-local:%Y-%m-%dT%H:%M:%SZ --format=%cd 2>/dev/null ||
@@ -83,28 +96,42 @@ export GIT_SHA BUILD_TIMESTAMP="$BUILD_DATE"
 version="$(crate_version)"
 source_url="$(sed -n 's/^repository = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n1)"
 
-"$REPO_ROOT/scripts/build-binary.sh" --target "$target"
+if ((${#archs[@]} > 1)); then
+  "$REPO_ROOT/scripts/build-binary.sh" --arch all
+else
+  "$REPO_ROOT/scripts/build-binary.sh" --arch "${archs[0]}"
+fi
 
-log "building $IMAGE for $PLATFORM with: ${build_cmd[*]}"
 cd "$REPO_ROOT"
-"${build_cmd[@]}" \
-  --platform "$PLATFORM" \
-  --build-arg BINARY_SOURCE=prebuilt \
-  --build-arg GIT_SHA="$GIT_SHA" \
-  --build-arg VERSION="$version" \
-  --build-arg BUILD_DATE="$BUILD_DATE" \
-  --build-arg SOURCE_URL="${source_url:-unknown}" \
-  --target runtime \
-  --tag "$IMAGE" \
-  .
+host="$(host_arch 2>/dev/null || true)"
+for arch in "${archs[@]}"; do
+  image="$(arch_image "$IMAGE" "$arch")"
+  log "building $image for linux/$arch with: ${build_cmd[*]}"
+  "${build_cmd[@]}" \
+    --platform "linux/$arch" \
+    --build-arg BINARY_SOURCE=prebuilt \
+    --build-arg GIT_SHA="$GIT_SHA" \
+    --build-arg VERSION="$version" \
+    --build-arg BUILD_DATE="$BUILD_DATE" \
+    --build-arg SOURCE_URL="${source_url:-unknown}" \
+    --target runtime \
+    --tag "$image" \
+    .
 
-size="$("$docker_cli" image inspect --format '{{.Size}}' "$IMAGE")"
-id="$("$docker_cli" image inspect --format '{{.Id}}' "$IMAGE")"
-revision="$("$docker_cli" image inspect --format '{{index .Config.Labels "org.opencontainers.image.revision"}}' "$IMAGE")"
-[[ "$revision" == "$GIT_SHA" ]] ||
-  die "$IMAGE carries revision label '$revision', expected '$GIT_SHA'"
-printf 'image:    %s (%s, revision %s)\n' "$IMAGE" "$PLATFORM" "$revision"
-printf 'size:     %s bytes (%s MB)\n' "$size" "$(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1000000 }')"
-# Locally the image ID is the digest of its config; a registry digest
-# (repo@sha256:...) exists only once the image is pushed.
-printf 'image ID: %s\n' "$id"
+  inspect() { "$docker_cli" image inspect --format "$1" "$image"; }
+  revision="$(inspect '{{index .Config.Labels "org.opencontainers.image.revision"}}')"
+  [[ "$revision" == "$GIT_SHA" ]] ||
+    die "$image carries revision label '$revision', expected '$GIT_SHA'"
+  built_for="$(inspect '{{.Os}}/{{.Architecture}}')"
+  [[ "$built_for" == "linux/$arch" ]] || die "$image is $built_for, expected linux/$arch"
+  size="$(inspect '{{.Size}}')"
+  printf 'image:    %s (%s, revision %s)\n' "$image" "$built_for" "$revision"
+  printf 'size:     %s bytes (%s MB)\n' "$size" "$(awk -v s="$size" 'BEGIN { printf "%.2f", s / 1000000 }')"
+  # Locally the image ID is the digest of its config; a registry digest
+  # (repo@sha256:...) exists only once the image is pushed.
+  printf 'image ID: %s\n' "$(inspect '{{.Id}}')"
+  if [[ "$arch" == "$host" ]]; then
+    "$docker_cli" tag "$image" "$IMAGE"
+    printf "tagged:   %s (this machine's platform)\n" "$IMAGE"
+  fi
+done

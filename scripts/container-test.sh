@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
 # Runs the black-box container tests (tests/container.rs, testcontainers)
-# against the image. Here a missing Docker engine or image is a failure, not
-# a skip: this stage is what proves the image the pipeline ships works.
+# against the image of each platform that ships: linux/amd64 and linux/arm64
+# (the one that is not this machine's runs emulated by QEMU, with longer
+# timeouts that the tests announce). Here a missing Docker engine or image is
+# a failure, not a skip: this stage is what proves the images the pipeline
+# ships work. A failure on either platform fails the stage.
 set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/container-test.sh [-- CARGO_TEST_ARGS...]
+Usage: scripts/container-test.sh [--platform amd64|arm64|all] [-- CARGO_TEST_ARGS...]
 
-Runs `cargo test --test container` against the image ${IMAGE:-payload:local}
-(build it first with scripts/build-image.sh). Fails when no Docker engine
-answers or the image is missing.
+Runs `cargo test --test container` against each platform's image (build them
+first with scripts/build-image.sh): IMAGE's tag + -amd64 and + -arm64
+(default payload:local-amd64, payload:local-arm64). Every platform runs even
+after one fails; the stage fails when any did. Fails when no Docker engine
+answers or an image is missing. An image for another CPU than this machine's
+needs QEMU's binfmt_misc handler (scripts/install-tools.sh --only emulation).
+
+  --platform P   amd64, arm64 or all (default: all; PLATFORM sets the default)
 
 Environment:
-  IMAGE             image under test (default payload:local)
-  EXPECTED_GIT_SHA  commit the image must report in /version (default: HEAD,
+  IMAGE             base tag (default payload:local)
+  EXPECTED_GIT_SHA  commit the images must report in /version (default: HEAD,
                     so a stale image from an older build fails)
 Arguments after `--` go to the test binary, e.g. `-- --nocapture`.
 EOF
@@ -22,28 +30,59 @@ EOF
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=scripts/lib/ship.sh
+source "$REPO_ROOT/scripts/lib/ship.sh"
 
-test_args=()
+platform="${PLATFORM:-all}" test_args=()
 while (($# > 0)); do
   case "$1" in
     -h | --help) usage; exit 0 ;;
+    --platform)
+      (($# >= 2)) || die "--platform needs a value: amd64, arm64 or all"
+      platform="$2"
+      shift
+      ;;
+    --platform=*) platform="${1#--platform=}" ;;
     --) shift; test_args=("$@"); break ;;
-    *) usage >&2; die "unknown argument '$1'" ;;
+    *) usage >&2; die "unknown argument '$1' (see --help)" ;;
   esac
+  shift
 done
+case "${platform#linux/}" in
+  all) archs=("${SHIP_ARCHS[@]}") ;;
+  *)
+    ship_triple "${platform#linux/}" >/dev/null || die "--platform: use amd64, arm64 or all"
+    archs=("${platform#linux/}")
+    ;;
+esac
 
 require_tool cargo "Install Rust with rustup (https://rustup.rs)."
 require_tool docker "Install Docker (Debian: apt-get install docker.io; elsewhere: https://docs.docker.com/engine/install/)."
 docker_engine_up ||
   die "no Docker engine answers ('docker info' failed). Start one (Linux: sudo systemctl start docker, or run dockerd) and retry."
 
-export PAYLOAD_IMAGE="${IMAGE:-payload:local}"
-docker image inspect "$PAYLOAD_IMAGE" >/dev/null 2>&1 ||
-  die "image $PAYLOAD_IMAGE not found. Build it with scripts/build-image.sh (or set IMAGE)."
+IMAGE="${IMAGE:-payload:local}"
+host="$(host_arch 2>/dev/null || true)"
+for arch in "${archs[@]}"; do
+  image="$(arch_image "$IMAGE" "$arch")"
+  docker image inspect "$image" >/dev/null 2>&1 ||
+    die "image $image not found. Build it with scripts/build-image.sh (or set IMAGE)."
+  if [[ "$arch" != "$host" && "$arch" == arm64 && ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 && "$(uname -s)" == Linux ]]; then
+    die "$image is linux/arm64 and this $host machine has no qemu-aarch64 binfmt handler: run scripts/install-tools.sh --only emulation"
+  fi
+done
 export EXPECTED_GIT_SHA="${EXPECTED_GIT_SHA:-$(git_sha)}"
 # Turns every "skipped: no engine/no image" in the tests into a failure.
 export PAYLOAD_CONTAINER_TESTS=required
 
 cd "$REPO_ROOT"
-log "testing $PAYLOAD_IMAGE (expecting git $EXPECTED_GIT_SHA)"
-cargo test --locked --test container -- "${test_args[@]}"
+# Compile once; each platform then only runs the test binary.
+cargo test --locked --test container --no-run
+for arch in "${archs[@]}"; do
+  image="$(arch_image "$IMAGE" "$arch")"
+  note=""
+  [[ "$arch" != "$host" ]] && note=", emulated: timeouts longer"
+  check "container tests, linux/$arch ($image$note)" \
+    env PAYLOAD_IMAGE="$image" cargo test --locked --test container -- "${test_args[@]}"
+done
+finish_checks container-test

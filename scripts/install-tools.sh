@@ -6,16 +6,30 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/install-tools.sh [--no-apt] [--no-cargo] [--no-python]
+Usage: scripts/install-tools.sh [--only PART]... [--no-PART]...
 
-Installs the pinned tools of the local pipeline:
-  Debian packages   scripts/tools/apt-packages.txt   (apt-get; needs root)
-  Python tools      scripts/tools/requirements.txt   (venv in $TOOLS_HOME/venv)
-  checkov           scripts/tools/checkov-requirements.txt (own venv)
-  cargo tools       scripts/tools/cargo-tools.txt    (cargo install --locked)
+Installs the pinned tools of the local pipeline, in parts:
+  apt        Debian packages: scripts/tools/apt-packages.txt (apt-get; needs root)
+  python     scripts/tools/requirements.txt (venv in $TOOLS_HOME/venv) and
+             checkov, scripts/tools/checkov-requirements.txt (own venv)
+  cargo      scripts/tools/cargo-tools.txt (cargo install --locked), and the
+             nightly toolchain for fuzzing
+  cross      what scripts/build-binary.sh needs to build the musl binaries
+             that ship: the rustup targets x86_64-unknown-linux-musl and
+             aarch64-unknown-linux-musl, and Zig + cargo-zigbuild from
+             scripts/tools/zig-requirements.txt (hash-pinned wheels, venv in
+             $TOOLS_HOME/zig)
+  emulation  what runs the arm64 image on an x86_64 Linux host (the
+             container-test stage): scripts/tools/emulation-apt-packages.txt
+             (qemu-user-static, binfmt-support), binfmt_misc mounted, the
+             qemu-aarch64 handler enabled (needs root)
+
+  --only PART   install only this part (repeatable), e.g. `--only cross`
+  --no-PART     skip this part, e.g. `--no-apt`
 
 TOOLS_HOME defaults to ~/.cache/payload-ci (override: PAYLOAD_TOOLS_HOME).
-Every step skips what is already installed at the pinned version.
+Every step skips what is already installed at the pinned version and says
+what it did.
 EOF
 }
 
@@ -23,29 +37,47 @@ EOF
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 TOOLS_DIR="$REPO_ROOT/scripts/tools"
 
-do_apt=1 do_cargo=1 do_python=1
-for arg in "$@"; do
-  case "$arg" in
+PARTS=(apt python cargo cross emulation)
+declare -A wanted=()
+only=()
+while (($# > 0)); do
+  case "$1" in
     -h | --help) usage; exit 0 ;;
-    --no-apt) do_apt=0 ;;
-    --no-cargo) do_cargo=0 ;;
-    --no-python) do_python=0 ;;
-    *) usage >&2; die "unknown argument '$arg'" ;;
+    --only)
+      (($# >= 2)) || die "--only needs a part: ${PARTS[*]}"
+      only+=("$2")
+      shift
+      ;;
+    --only=*) only+=("${1#--only=}") ;;
+    --no-*) wanted[${1#--no-}]=0 ;;
+    *) usage >&2; die "unknown argument '$1' (see --help)" ;;
   esac
+  shift
+done
+for part in "${only[@]}" "${!wanted[@]}"; do
+  [[ " ${PARTS[*]} " == *" $part "* ]] || die "unknown part '$part': the parts are ${PARTS[*]}"
+done
+for part in "${PARTS[@]}"; do
+  if ((${#only[@]} > 0)); then
+    [[ " ${only[*]} " == *" $part "* ]] && wanted[$part]=1 || wanted[$part]=0
+  else
+    wanted[$part]=${wanted[$part]:-1}
+  fi
 done
 
 # Lines of a pin file without comments or blanks.
 pins() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$1"; }
 
+# install_apt PIN_FILE: the Debian packages the file lists.
 install_apt() {
   local missing=()
   local pkg
   while read -r pkg; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
       missing+=("$pkg")
-  done < <(pins "$TOOLS_DIR/apt-packages.txt")
+  done < <(pins "$1")
   if ((${#missing[@]} == 0)); then
-    log "apt: all packages present"
+    log "apt: all packages of $(basename "$1") present"
     return
   fi
   command -v apt-get >/dev/null || die "apt-get not found; install by hand: ${missing[*]}"
@@ -56,10 +88,12 @@ install_apt() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# install_venv DIR REQUIREMENTS: a venv whose packages match the pin file.
-# The pin file's hash is stored in the venv, so an unchanged pin list is a no-op.
+# install_venv DIR REQUIREMENTS [PIP_ARGS...]: a venv whose packages match the
+# pin file. The pin file's hash is stored in the venv, so an unchanged pin list
+# is a no-op.
 install_venv() {
   local dir="$1" req="$2" stamp
+  shift 2
   stamp="$(sha256sum "$req" | cut -d' ' -f1)"
   if [[ -f "$dir/.pins" && "$(cat "$dir/.pins")" == "$stamp" ]]; then
     log "python: $(basename "$dir") venv up to date"
@@ -68,7 +102,7 @@ install_venv() {
   require_tool python3 "Install Python 3 (Debian: apt-get install python3 python3-venv)."
   log "python: installing $(basename "$req") into $dir"
   python3 -m venv "$dir"
-  "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" -r "$req"
   printf '%s\n' "$stamp" >"$dir/.pins"
 }
 
@@ -98,8 +132,63 @@ install_cargo_tools() {
   done < <(pins "$TOOLS_DIR/cargo-tools.txt")
 }
 
-((do_apt)) && install_apt
-if ((do_python)); then
+# The Rust standard libraries of the targets that ship (scripts/lib/ship.sh).
+install_rust_targets() {
+  command -v rustup >/dev/null 2>&1 ||
+    die "rustup is not installed: the musl targets come from rustup (https://rustup.rs)"
+  # shellcheck source=scripts/lib/ship.sh
+  source "$REPO_ROOT/scripts/lib/ship.sh"
+  local installed arch triple triples=() missing=()
+  installed="$(rustup target list --installed)"
+  for arch in "${SHIP_ARCHS[@]}"; do
+    triple="$(ship_triple "$arch")"
+    triples+=("$triple")
+    grep -qx "$triple" <<<"$installed" || missing+=("$triple")
+  done
+  if ((${#missing[@]} == 0)); then
+    log "rustup: targets ${triples[*]} present"
+    return
+  fi
+  log "rustup: adding targets ${missing[*]}"
+  rustup target add "${missing[@]}"
+}
+
+# Runs linux/arm64 binaries on an x86_64 Linux host through QEMU: the kernel
+# hands every aarch64 ELF to the qemu-aarch64 handler of binfmt_misc. Its
+# fix_binary flag (Debian's default) opens the emulator when the handler is
+# enabled, so it also works inside containers, which do not have the file.
+setup_emulation() {
+  local handler=/proc/sys/fs/binfmt_misc/qemu-aarch64
+  if [[ "$(uname -s)" != Linux ]]; then
+    log "emulation: not Linux; Docker Desktop runs arm64 images itself"
+    return
+  fi
+  case "$(uname -m)" in
+    aarch64 | arm64)
+      log "emulation: not needed, this machine is arm64 (the amd64 image would need qemu-x86_64 instead)"
+      return
+      ;;
+  esac
+  install_apt "$TOOLS_DIR/emulation-apt-packages.txt"
+  local sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  if ! mountpoint -q /proc/sys/fs/binfmt_misc; then
+    log "emulation: mounting binfmt_misc on /proc/sys/fs/binfmt_misc"
+    "${sudo[@]}" mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc ||
+      die "could not mount binfmt_misc (in a container, the host must mount it): arm64 images cannot run here"
+  fi
+  if [[ "$(head -n1 "$handler" 2>/dev/null)" != enabled ]]; then
+    log "emulation: enabling the qemu-aarch64 binfmt handler"
+    "${sudo[@]}" update-binfmts --enable qemu-aarch64 ||
+      die "update-binfmts --enable qemu-aarch64 failed: arm64 images cannot run here"
+  fi
+  grep -q '^flags: .*F' "$handler" ||
+    die "the qemu-aarch64 handler lacks the F (fix_binary) flag, so containers cannot use it: re-register it with fix_binary yes"
+  log "emulation: qemu-aarch64 handler enabled ($(sed -n 's/^interpreter //p' "$handler"), flags $(sed -n 's/^flags: //p' "$handler"))"
+}
+
+((wanted[apt])) && install_apt "$TOOLS_DIR/apt-packages.txt"
+if ((wanted[python])); then
   mkdir -p "$TOOLS_HOME"
   install_venv "$TOOLS_HOME/venv" "$TOOLS_DIR/requirements.txt"
   install_venv "$TOOLS_HOME/checkov" "$TOOLS_DIR/checkov-requirements.txt"
@@ -116,5 +205,11 @@ install_nightly() {
     warn "could not install nightly: the fuzz stage will fail until it is installed"
 }
 
-((do_cargo)) && install_cargo_tools && install_nightly
+((wanted[cargo])) && install_cargo_tools && install_nightly
+if ((wanted[cross])); then
+  install_rust_targets
+  mkdir -p "$TOOLS_HOME"
+  install_venv "$TOOLS_HOME/zig" "$TOOLS_DIR/zig-requirements.txt" --require-hashes --only-binary :all:
+fi
+((wanted[emulation])) && setup_emulation
 log "tools ready"

@@ -11,23 +11,25 @@ TRIVY_DB_TIMEOUT="${TRIVY_DB_TIMEOUT:-120}"
 
 usage() {
   cat <<EOF
-Usage: scripts/scan.sh [PART...]
+Usage: scripts/scan.sh [--platform amd64|arm64|all] [PART...]
 
 Parts (default: config secrets sbom binary):
   config   trivy config on the repository (Dockerfile, k8s/) and on each
            rendered k8s overlay; fails on HIGH or CRITICAL findings
   secrets  trivy secret scan of every file git would commit
-  sbom     CycloneDX SBOM of the image -> target/sbom/payload-image.cdx.json
-  binary   cargo audit bin on the image's /payload (built with cargo-auditable)
-  vuln     trivy vulnerability scan of the image, failing on HIGH/CRITICAL
+  sbom     CycloneDX SBOM of each platform's image
+           -> target/sbom/payload-image-<arch>.cdx.json
+  binary   cargo audit bin on each image's /payload (built with cargo-auditable)
+  vuln     trivy vulnerability scan of each image, failing on HIGH/CRITICAL
            (scripts/ci.sh runs it as the image-vuln stage). It needs Trivy's
            online database: when that cannot be downloaded within
            TRIVY_DB_TIMEOUT=${TRIVY_DB_TIMEOUT}s the part is SKIPPED (exit 3), except
            on GitHub Actions, where the database must be reachable.
 
-IMAGE (default payload:local) is the image scanned; build it with
-scripts/build-image.sh. Without a Docker engine, sbom and binary are skipped
-and the stage reports SKIPPED after the other parts ran.
+The images scanned are IMAGE's tag + -amd64 and + -arm64 (IMAGE defaults to
+payload:local), as scripts/build-image.sh tags them; --platform (default:
+PLATFORM, else all) picks one. Without a Docker engine, sbom and binary are
+skipped and the stage reports SKIPPED after the other parts ran.
 ADVISORY_DB=<git checkout or bundle> makes 'binary' use that advisory
 database snapshot instead of fetching it (see scripts/supply-chain.sh).
 EOF
@@ -35,14 +37,30 @@ EOF
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-parts=()
-for arg in "$@"; do
-  case "$arg" in
+# shellcheck source=scripts/lib/ship.sh
+source "$REPO_ROOT/scripts/lib/ship.sh"
+parts=() platform="${PLATFORM:-all}"
+while (($# > 0)); do
+  case "$1" in
     -h | --help) usage; exit 0 ;;
-    config | secrets | sbom | binary | vuln) parts+=("$arg") ;;
-    *) usage >&2; die "unknown part '$arg'" ;;
+    --platform)
+      (($# >= 2)) || die "--platform needs a value: amd64, arm64 or all"
+      platform="$2"
+      shift
+      ;;
+    --platform=*) platform="${1#--platform=}" ;;
+    config | secrets | sbom | binary | vuln) parts+=("$1") ;;
+    *) usage >&2; die "unknown part '$1'" ;;
   esac
+  shift
 done
+case "${platform#linux/}" in
+  all) archs=("${SHIP_ARCHS[@]}") ;;
+  *)
+    ship_triple "${platform#linux/}" >/dev/null || die "--platform: use amd64, arm64 or all"
+    archs=("${platform#linux/}")
+    ;;
+esac
 ((${#parts[@]} > 0)) || parts=(config secrets sbom binary)
 wants() { [[ " ${parts[*]} " == *" $1 "* ]]; }
 
@@ -123,49 +141,52 @@ if wants vuln; then
   fi
 fi
 
-image_tar="$WORK/image.tar"
-image_ready=0
+# One export per image serves every part; Trivy then reads the tar instead of
+# needing a particular Docker API.
+declare -A image_tar=()
+scanned=()
 if wants sbom || wants binary || { wants vuln && ((vuln_db)); }; then
   if ! docker_engine_up; then
-    skipped+=("no Docker engine answers, so the image $IMAGE was not scanned (start Docker, then scripts/build-image.sh)")
-  elif ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
-    warn "image $IMAGE not found: build it with scripts/build-image.sh (or scripts/ci.sh --only image scan)"
-    FAILED_CHECKS+=("image $IMAGE")
+    skipped+=("no Docker engine answers, so the images were not scanned (start Docker, then scripts/build-image.sh)")
   else
-    # One export of the image serves every part; Trivy then reads the tar
-    # instead of needing a particular Docker API.
-    check "docker save $IMAGE" docker save --output "$image_tar" "$IMAGE"
-    [[ -s "$image_tar" ]] && image_ready=1
+    for arch in "${archs[@]}"; do
+      image="$(arch_image "$IMAGE" "$arch")"
+      if ! docker image inspect "$image" >/dev/null 2>&1; then
+        warn "image $image not found: build it with scripts/build-image.sh (or scripts/ci.sh --only image scan)"
+        FAILED_CHECKS+=("image $image")
+        continue
+      fi
+      check "docker save $image" docker save --output "$WORK/image-$arch.tar" "$image"
+      if [[ -s "$WORK/image-$arch.tar" ]]; then
+        image_tar[$arch]="$WORK/image-$arch.tar"
+        scanned+=("$arch")
+      fi
+    done
   fi
 fi
 
-if wants sbom && ((image_ready)); then
+if wants sbom && ((${#scanned[@]} > 0)); then
   require_tool jq "Install jq (Debian: apt-get install jq)."
-  sbom="$REPO_ROOT/target/sbom/payload-image.cdx.json"
-  mkdir -p "$(dirname "$sbom")"
-  # SBOM generation is offline: Trivy reads the cargo-auditable dependency
-  # list embedded in the binary; no vulnerability database is involved.
-  check "sbom (CycloneDX)" trivy image "${trivy_flags[@]}" --input "$image_tar" \
-    --format cyclonedx --output "$sbom"
-  if [[ -s "$sbom" ]]; then
+  for arch in "${scanned[@]}"; do
+    sbom="$REPO_ROOT/target/sbom/payload-image-$arch.cdx.json"
+    mkdir -p "$(dirname "$sbom")"
+    # SBOM generation is offline: Trivy reads the cargo-auditable dependency
+    # list embedded in the binary; no vulnerability database is involved.
+    check "sbom (CycloneDX), linux/$arch" trivy image "${trivy_flags[@]}" --input "${image_tar[$arch]}" \
+      --format cyclonedx --output "$sbom"
+    [[ -s "$sbom" ]] || continue
     crates="$(jq '[.components[]? | select(.purl // "" | startswith("pkg:cargo/"))] | length' "$sbom")"
     if ((crates > 1)); then
-      log "SBOM: $crates crates listed in ${sbom#"$REPO_ROOT"/}"
+      log "SBOM linux/$arch: $crates crates listed in ${sbom#"$REPO_ROOT"/}"
     else
-      warn "the SBOM lists $crates crates: the binary carries no cargo-auditable dependency list (build it with cargo auditable, as scripts/build-binary.sh does)"
-      FAILED_CHECKS+=("sbom content")
+      warn "the linux/$arch SBOM lists $crates crates: the binary carries no cargo-auditable dependency list (build it with cargo auditable, as scripts/build-binary.sh does)"
+      FAILED_CHECKS+=("sbom content, linux/$arch")
     fi
-  fi
+  done
 fi
 
-if wants binary && ((image_ready)); then
+if wants binary && ((${#scanned[@]} > 0)); then
   require_tool cargo-audit "Run scripts/install-tools.sh (or: cargo install --locked cargo-audit)."
-  # A stopped container is the portable way to copy a file out of a scratch
-  # image (it has no shell to cat with).
-  rm -f "$WORK/payload"
-  cid="$(docker create "$IMAGE")"
-  docker cp "$cid:/payload" "$WORK/payload" >/dev/null || warn "could not copy /payload out of $IMAGE"
-  docker rm "$cid" >/dev/null
   audit=(cargo audit)
   db="$(advisory_db_checkout "$REPO_ROOT/target/advisory-dbs/advisory-db-3157b0e258782691")"
   [[ -n "$db" ]] && audit+=(--db "$db" --no-fetch)
@@ -174,16 +195,29 @@ if wants binary && ((image_ready)); then
     sed -n '/^\[advisories\]/,/^\[/p' deny.toml 2>/dev/null | grep -v '^[[:space:]]*#' |
       grep -o 'RUSTSEC-[0-9]\{4\}-[0-9]\{4\}' | sort -u
   )
-  if [[ -f "$WORK/payload" ]]; then
-    check "cargo audit bin" "${audit[@]}" bin "$WORK/payload"
-  else
-    FAILED_CHECKS+=("cargo audit bin")
-  fi
+  for arch in "${scanned[@]}"; do
+    image="$(arch_image "$IMAGE" "$arch")"
+    binary="$WORK/payload-$arch"
+    # A stopped container is the portable way to copy a file out of a scratch
+    # image (it has no shell to cat with); creating one runs nothing, so no
+    # emulation is involved.
+    rm -f "$binary"
+    cid="$(docker create --platform "linux/$arch" "$image")"
+    docker cp "$cid:/payload" "$binary" >/dev/null || warn "could not copy /payload out of $image"
+    docker rm "$cid" >/dev/null
+    if [[ -f "$binary" ]]; then
+      check "cargo audit bin, linux/$arch" "${audit[@]}" bin "$binary"
+    else
+      FAILED_CHECKS+=("cargo audit bin, linux/$arch")
+    fi
+  done
 fi
 
-if wants vuln && ((image_ready && vuln_db)); then
-  check "trivy image (vulnerabilities)" trivy image "${trivy_flags[@]}" --skip-db-update \
-    --input "$image_tar" --scanners vuln --severity HIGH,CRITICAL --exit-code 1
+if wants vuln && ((vuln_db)); then
+  for arch in "${scanned[@]}"; do
+    check "trivy image (vulnerabilities), linux/$arch" trivy image "${trivy_flags[@]}" --skip-db-update \
+      --input "${image_tar[$arch]}" --scanners vuln --severity HIGH,CRITICAL --exit-code 1
+  done
 fi
 
 if ((${#FAILED_CHECKS[@]} == 0 && ${#skipped[@]} > 0)); then

@@ -3,9 +3,13 @@
 //! escalation, and only the published port to talk to.
 //!
 //! The image is `$PAYLOAD_IMAGE` (default `payload:local`, built by
-//! `scripts/build-image.sh`). `scripts/container-test.sh` runs this file with
+//! `scripts/build-image.sh`). `scripts/container-test.sh` runs this file once
+//! per platform (`payload:local-amd64`, `payload:local-arm64`) with
 //! `PAYLOAD_CONTAINER_TESTS=required`, so a missing Docker engine or image
-//! fails the run. Under a plain `cargo test` the same situation prints
+//! fails the run. An image for another CPU than this machine's runs under
+//! QEMU (binfmt_misc), several times slower: every wait is then
+//! `EMULATION_SLOWDOWN` times longer, and each test says so on stderr.
+//! Under a plain `cargo test` a missing engine or image prints
 //! `skipped: <reason>` and the test returns, so the unit tests stay usable on
 //! a machine without Docker.
 //!
@@ -38,6 +42,8 @@ const CONTAINER_PORT: u16 = 8080;
 const RUNTIME_UID: &str = "65532";
 /// How long a container gets to answer `/readyz` with 200 after it starts.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// Factor on every timeout when the image's CPU is emulated (QEMU).
+const EMULATION_SLOWDOWN: u32 = 4;
 
 // ------------------------------------------------------------------ shared helpers
 
@@ -47,6 +53,28 @@ struct Target {
     labels: HashMap<String, String>,
     /// `HEALTHCHECK` of the image, as Docker stores it (`["CMD", ...]`).
     healthcheck: Vec<String>,
+    /// The image's CPU differs from this machine's: QEMU runs it.
+    emulated: bool,
+}
+
+impl Target {
+    /// `timeout`, stretched by `EMULATION_SLOWDOWN` when the image is emulated.
+    fn patience(&self, timeout: Duration) -> Duration {
+        if self.emulated {
+            timeout * EMULATION_SLOWDOWN
+        } else {
+            timeout
+        }
+    }
+}
+
+/// Docker's name for a Rust `std::env::consts::ARCH` (`x86_64` is `amd64`).
+fn docker_arch(rust_arch: &str) -> &str {
+    match rust_arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
 }
 
 /// The image under test, or `None` after saying why the test is skipped.
@@ -75,10 +103,23 @@ async fn target() -> Option<Target> {
         }
     };
     let config = inspect.config.unwrap_or_default();
+    let architecture = inspect.architecture.unwrap_or_default();
+    let host = docker_arch(std::env::consts::ARCH);
+    let emulated = !architecture.is_empty() && architecture != host;
+    if emulated {
+        // Straight to stderr, as in `unavailable`: this must show for passing tests.
+        let test = std::thread::current().name().unwrap_or("test").to_owned();
+        let _ = writeln!(
+            std::io::stderr(),
+            "emulated: {image} is linux/{architecture} on a {host} machine (QEMU): \
+             timeouts x{EMULATION_SLOWDOWN} ({test})"
+        );
+    }
     Some(Target {
         image,
         labels: config.labels.unwrap_or_default(),
         healthcheck: config.healthcheck.and_then(|h| h.test).unwrap_or_default(),
+        emulated,
     })
 }
 
@@ -196,7 +237,7 @@ async fn spawn_service(target: &Target, env: &[(&str, &str)]) -> Service {
         .unwrap_or_else(|err| panic!("port {CONTAINER_PORT} is not published: {err}"));
     let http = reqwest::Client::builder()
         .no_proxy()
-        .timeout(Duration::from_secs(5))
+        .timeout(target.patience(Duration::from_secs(5)))
         .build()
         .expect("a plain HTTP client builds");
     let service = Service {
@@ -205,7 +246,8 @@ async fn spawn_service(target: &Target, env: &[(&str, &str)]) -> Service {
         http,
     };
 
-    let deadline = Instant::now() + READY_TIMEOUT;
+    let ready_timeout = target.patience(READY_TIMEOUT);
+    let deadline = Instant::now() + ready_timeout;
     loop {
         if let Ok(response) = service.http.get(service.url("/readyz")).send().await
             && response.status() == 200
@@ -214,7 +256,7 @@ async fn spawn_service(target: &Target, env: &[(&str, &str)]) -> Service {
         }
         assert!(
             Instant::now() < deadline,
-            "{} did not answer /readyz with 200 within {READY_TIMEOUT:?}\n{}",
+            "{} did not answer /readyz with 200 within {ready_timeout:?}\n{}",
             target.image,
             service.logs().await
         );
@@ -429,7 +471,7 @@ async fn image_healthcheck_reports_healthy_without_a_shell() {
     // would make this test wait 10 s for the first result.
     let healthcheck = Healthcheck::empty()
         .with_interval(Duration::from_millis(200))
-        .with_timeout(Duration::from_secs(3))
+        .with_timeout(target.patience(Duration::from_secs(3)))
         .with_retries(5);
     let container = start_container(&target, &[], Some(healthcheck)).await;
     assert!(container.is_running().await.expect("docker inspect"));
@@ -510,9 +552,10 @@ async fn sigterm_drains_the_in_flight_request_and_exits_zero_within_the_delay() 
     );
     let exit_code = service.container.exit_code().await.expect("docker inspect");
     assert_eq!(exit_code, Some(0), "{}", service.logs().await);
+    let exit_allowance = target.patience(Duration::from_secs(1));
     assert!(
-        stopped_after <= DELAY + Duration::from_secs(1),
-        "docker stop took {stopped_after:?}, more than SHUTDOWN_DELAY_SECONDS + 1 s"
+        stopped_after <= DELAY + exit_allowance,
+        "docker stop took {stopped_after:?}, more than SHUTDOWN_DELAY_SECONDS + {exit_allowance:?}"
     );
 }
 
@@ -557,13 +600,20 @@ async fn stdout_is_json_lines_with_request_fields() {
 async fn a_bad_variable_stops_the_container_with_a_message_naming_it() {
     let Some(target) = target().await else { return };
     let container = start_container(&target, &[("PORT", "abc")], None).await;
-    let code = wait_for_exit(&container, Duration::from_secs(10)).await;
+    let code = wait_for_exit(&container, target.patience(Duration::from_secs(10))).await;
     let logs = container_logs(&container).await;
     assert_ne!(code, 0, "started with PORT=abc\n{logs}");
     assert!(
         logs.contains("PORT"),
         "the message does not name PORT:\n{logs}"
     );
+}
+
+#[test]
+fn rust_architectures_map_to_docker_platform_names() {
+    assert_eq!(docker_arch("x86_64"), "amd64");
+    assert_eq!(docker_arch("aarch64"), "arm64");
+    assert_eq!(docker_arch("riscv64"), "riscv64");
 }
 
 #[test]

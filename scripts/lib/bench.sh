@@ -19,3 +19,14 @@ build_bench_binaries() {
     [[ -x "$built" ]] || die "cargo build succeeded but $built is missing; is CARGO_TARGET_DIR set to something else than the build used?"
   done
 }
+
+# use_service_binary PATH: measure PATH as the service (`--binary`), e.g.
+# dist/linux/amd64/payload, the musl binary that ships, instead of the
+# cargo-built one for this host (glibc); the floor stays the cargo build.
+# Call after build_bench_binaries.
+use_service_binary() {
+  [[ -f "$1" && -x "$1" ]] ||
+    die "--binary $1 is not an executable file (build the musl one with scripts/build-binary.sh)"
+  bin="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+  log "the service rows measure $bin"
+}
