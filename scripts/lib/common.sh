@@ -11,9 +11,11 @@ export REPO_ROOT
 # Python is left alone and `git clean` never has to rebuild them.
 TOOLS_HOME="${PAYLOAD_TOOLS_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/payload-ci}"
 export TOOLS_HOME
+# The official Go builds come first, so where both exist (a machine with Go
+# and the repacks) the official actionlint is the one that runs.
 case ":$PATH:" in
   *":$TOOLS_HOME/venv/bin:"*) ;;
-  *) PATH="$TOOLS_HOME/venv/bin:$TOOLS_HOME/checkov/bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" ;;
+  *) PATH="$TOOLS_HOME/go/bin:$TOOLS_HOME/venv/bin:$TOOLS_HOME/repacks/bin:$TOOLS_HOME/checkov/bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH" ;;
 esac
 export PATH
 
