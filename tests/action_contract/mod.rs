@@ -17,7 +17,7 @@
 //!   `scripts/tool-pins.sh NAME…`, whose versions come from
 //!   `scripts/tools/cargo-tools.txt`) that the action's manifests at that SHA
 //!   do not list for the runner's CPU (`runs-on` with `-arm`: aarch64, else
-//!   x86_64); a `tool:` value it cannot know is reported too;
+//!   `x86_64`); a `tool:` value it cannot know is reported too;
 //! - an action whose metadata is missing (naming the file to add).
 //!
 //! Where the metadata comes from:

@@ -197,7 +197,7 @@ fn tool_pins_arguments(run: &str) -> Option<Vec<String>> {
     let (_, after) = joined.split_once(TOOL_PINS)?;
     let line = after.lines().next().unwrap_or("");
     let end = line
-        .find(|c| matches!(c, '>' | '|' | ';' | '&' | ')' | '#'))
+        .find(['>', '|', ';', '&', ')', '#'])
         .unwrap_or(line.len());
     let names: Vec<String> = line[..end]
         .split_whitespace()
@@ -232,7 +232,7 @@ fn cargo_tool_pins(root: &Path) -> Result<BTreeMap<String, String>, (String, Str
 }
 
 /// The CPUs of the runners the job runs on: a label with `-arm` (GitHub's
-/// `ubuntu-24.04-arm`) is aarch64, any other x86_64. `runs-on` that names a
+/// `ubuntu-24.04-arm`) is `aarch64`, any other `x86_64`. `runs-on` that names a
 /// matrix value counts each value the matrix lists.
 pub(crate) fn runner_archs(job: &Job<'_>) -> BTreeSet<Arch> {
     let matrix = &job.yaml["strategy"]["matrix"];
