@@ -202,6 +202,7 @@ fn tool_pins_arguments(run: &str) -> Option<Vec<String>> {
     let names: Vec<String> = line[..end]
         .split_whitespace()
         .map(|word| word.trim_matches(|c| c == '"' || c == '\'').to_owned())
+        .filter(|word| !word.is_empty())
         .collect();
     let literal = |name: &String| {
         name.chars()
@@ -291,8 +292,38 @@ mod tests {
             tool_pins_arguments("./scripts/tool-pins.sh \\\n  cargo-nextest | tee x"),
             Some(vec!["cargo-nextest".to_owned()])
         );
+        assert_eq!(
+            tool_pins_arguments("\"$GITHUB_WORKSPACE/scripts/tool-pins.sh\" cargo-deny"),
+            Some(vec!["cargo-deny".to_owned()])
+        );
         assert_eq!(tool_pins_arguments("scripts/tool-pins.sh \"$TOOLS\""), None);
         assert_eq!(tool_pins_arguments("echo tools=x"), None);
+    }
+
+    #[test]
+    fn the_runner_cpu_comes_from_runs_on_or_each_matrix_value() {
+        let archs = |yaml: &str| {
+            let doc = yaml_rust2::YamlLoader::load_from_str(yaml).expect("valid YAML");
+            runner_archs(&Job {
+                id: "j",
+                yaml: &doc[0],
+            })
+        };
+        assert_eq!(
+            archs("runs-on: ubuntu-24.04"),
+            BTreeSet::from([Arch::X86_64])
+        );
+        assert_eq!(
+            archs("runs-on: ubuntu-24.04-arm"),
+            BTreeSet::from([Arch::Aarch64])
+        );
+        assert_eq!(
+            archs(
+                "runs-on: ${{ matrix.runner }}\nstrategy:\n  matrix:\n    include:\n      \
+                 - runner: ubuntu-24.04\n      - runner: ubuntu-24.04-arm\n"
+            ),
+            BTreeSet::from([Arch::X86_64, Arch::Aarch64])
+        );
     }
 
     #[test]
