@@ -14,7 +14,16 @@
 //! - Dependabot watches every place a version is pinned;
 //! - the release notes are the version's section of CHANGELOG.md.
 //!
+//! - every action call honours the contract of the action at its pinned SHA
+//!   (inputs, outputs, the tools install-action can install): see
+//!   `action_contract/mod.rs`.
+//!
 //! Run it alone with `cargo test --test pipeline_contract`.
+
+mod action_contract;
+// RepoCopy for the planted violations; each test binary uses part of it.
+#[allow(dead_code)]
+mod support;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -60,7 +69,13 @@ fn load_yaml(path: &Path) -> (String, Yaml) {
 
 /// Every workflow under `.github/workflows`, sorted by file name.
 fn workflows() -> Vec<Workflow> {
-    let dir = repo_root().join(".github/workflows");
+    workflows_in(&repo_root())
+}
+
+/// Every workflow under `<root>/.github/workflows` (a copy of the repository
+/// in the planted-violation tests), sorted by file name.
+fn workflows_in(root: &Path) -> Vec<Workflow> {
+    let dir = root.join(".github/workflows");
     let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .map(|entry| entry.expect("readable directory entry").path())
