@@ -861,28 +861,47 @@ fn packages_are_written_only_by_jobs_that_pull_requests_cannot_run() {
             );
         }
     }
-    assert!(writers > 0, "no job publishes an image: the publish job is missing");
+    assert!(
+        writers > 0,
+        "no job publishes an image: the publish job is missing"
+    );
+}
+
+/// The jobs a job names in `needs:`.
+fn needs_of<'a>(job: &Job<'a>) -> Vec<&'a str> {
+    match &job.yaml["needs"] {
+        Yaml::String(one) => vec![one.as_str()],
+        Yaml::Array(many) => many.iter().filter_map(Yaml::as_str).collect(),
+        _ => Vec::new(),
+    }
 }
 
 #[test]
 fn the_image_is_published_only_after_every_other_job_passed() {
     let wf = workflow("ci.yml");
     let jobs = wf.jobs();
+    let needs: BTreeMap<&str, Vec<&str>> = jobs.iter().map(|j| (j.id, needs_of(j))).collect();
     let publishers: Vec<&Job<'_>> = jobs
         .iter()
         .filter(|job| job.any_step(|s| privilege(s).is_some()))
         .collect();
     assert!(!publishers.is_empty(), "ci.yml: no job publishes the image");
     for publisher in publishers {
-        let needs: Vec<&str> = match &publisher.yaml["needs"] {
-            Yaml::String(one) => vec![one.as_str()],
-            Yaml::Array(many) => many.iter().filter_map(Yaml::as_str).collect(),
-            _ => Vec::new(),
-        };
+        // Every job the publisher waits for, directly or through another.
+        let mut waited: Vec<&str> = needs[publisher.id].clone();
+        let mut next = 0;
+        while next < waited.len() {
+            for &upstream in needs.get(waited[next]).into_iter().flatten() {
+                if !waited.contains(&upstream) {
+                    waited.push(upstream);
+                }
+            }
+            next += 1;
+        }
         for job in jobs.iter().filter(|j| j.id != publisher.id) {
             assert!(
-                needs.contains(&job.id),
-                "{}: publishes before `{}` has passed; add it to `needs:` (nothing is published \
+                waited.contains(&job.id),
+                "{}: publishes without waiting for `{}`; add it to `needs:` (nothing is published \
                  before every gate passed)",
                 at(&wf, publisher),
                 job.id
@@ -907,10 +926,9 @@ fn a_release_promotes_what_ci_built_and_never_rebuilds() {
                 at_step(&wf, &job, &step)
             );
         }
-        let writes = job
-            .permissions()
-            .iter()
-            .any(|(scope, level)| level == "write" && matches!(scope.as_str(), "packages" | "contents"));
+        let writes = job.permissions().iter().any(|(scope, level)| {
+            level == "write" && matches!(scope.as_str(), "packages" | "contents")
+        });
         if writes {
             assert_eq!(
                 job.yaml["environment"].as_str(),
@@ -934,7 +952,8 @@ fn keyless_signing_is_skipped_in_private_repositories() {
                     // Sigstore's transparency log is public: it would carry the
                     // private repository's and workflow's names.
                     assert!(
-                        step.condition().contains("!github.event.repository.private"),
+                        step.condition()
+                            .contains("!github.event.repository.private"),
                         "{}: guard it with `if: ${{{{ !github.event.repository.private }}}}`",
                         at_step(&wf, &job, &step)
                     );
@@ -1041,7 +1060,10 @@ fn kubectl_matches_the_kind_nodes_minor_version() {
                 }
                 kind_steps += 1;
                 let config = step.input("config").as_str().unwrap_or_else(|| {
-                    panic!("{}: give kind a `config:` that pins the node image", at_step(&wf, &job, &step))
+                    panic!(
+                        "{}: give kind a `config:` that pins the node image",
+                        at_step(&wf, &job, &step)
+                    )
                 });
                 let (_, doc) = load_yaml(&repo_root().join(config));
                 let node_image = doc["nodes"][0]["image"].as_str().unwrap_or_else(|| {
@@ -1060,7 +1082,10 @@ fn kubectl_matches_the_kind_nodes_minor_version() {
             }
         }
     }
-    assert!(kind_steps > 0, "no workflow creates a kind cluster: the deploy job is missing");
+    assert!(
+        kind_steps > 0,
+        "no workflow creates a kind cluster: the deploy job is missing"
+    );
 }
 
 #[test]
@@ -1088,7 +1113,11 @@ fn trivy_is_the_same_version_on_every_path() {
     );
     for wf in workflows() {
         for job in wf.jobs() {
-            for step in job.steps().iter().filter(|s| s.uses_action("aquasecurity/trivy-action")) {
+            for step in job
+                .steps()
+                .iter()
+                .filter(|s| s.uses_action("aquasecurity/trivy-action"))
+            {
                 assert_eq!(
                     scalar(step.input("skip-setup-trivy")).as_deref(),
                     Some("true"),
