@@ -12,6 +12,7 @@ Installs the pinned tools of the local pipeline:
   Debian packages   scripts/tools/apt-packages.txt   (apt-get; needs root)
   Python tools      scripts/tools/requirements.txt   (venv in $TOOLS_HOME/venv)
   checkov           scripts/tools/checkov-requirements.txt (own venv)
+  API contract test scripts/tools/api-test-requirements.txt (own venv)
   cargo tools       scripts/tools/cargo-tools.txt    (cargo install --locked)
 
 TOOLS_HOME defaults to ~/.cache/payload-ci (override: PAYLOAD_TOOLS_HOME).
@@ -103,6 +104,7 @@ if ((do_python)); then
   mkdir -p "$TOOLS_HOME"
   install_venv "$TOOLS_HOME/venv" "$TOOLS_DIR/requirements.txt"
   install_venv "$TOOLS_HOME/checkov" "$TOOLS_DIR/checkov-requirements.txt"
+  install_venv "$TOOLS_HOME/api-test" "$TOOLS_DIR/api-test-requirements.txt"
 fi
 # cargo-fuzz (scripts/fuzz.sh) needs a nightly toolchain for its sanitizer flags.
 install_nightly() {
