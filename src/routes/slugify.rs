@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::slug::SlugSpec;
-use crate::http::json::{ApiJson, JsonBody};
+use crate::http::json::{ApiJson, JsonBody, optional_whole_number};
 use crate::http::problem::Problem;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -19,6 +19,7 @@ pub struct SlugifyRequest {
     #[schema(min_length = 1, example = "Crème brûlée: a recipe")]
     pub text: String,
     /// Longest slug wanted, 1 to 256 (default 64).
+    #[serde(default, deserialize_with = "optional_whole_number")]
     #[schema(minimum = 1, maximum = 256, example = 32)]
     pub max_len: Option<i64>,
 }
@@ -28,7 +29,11 @@ pub struct SlugifyResponse {
     /// Lowercase ASCII letters and digits, words joined by single dashes, at
     /// most `max_len` bytes. Empty when no character of the text
     /// transliterates to an ASCII letter or digit (`"!!!"`).
-    #[schema(pattern = "^([a-z0-9]+(-[a-z0-9]+)*)?$", max_length = 256, example = "creme-brulee-a-recipe")]
+    #[schema(
+        pattern = "^([a-z0-9]+(-[a-z0-9]+)*)?$",
+        max_length = 256,
+        example = "creme-brulee-a-recipe"
+    )]
     pub slug: String,
 }
 
