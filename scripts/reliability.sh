@@ -2,8 +2,9 @@
 # reliability stage: proves the service's side of zero-downtime deploys and
 # its hardening with figures, against the release binary that ships: a
 # shutdown under load, a soak at saturation, and hostile input over raw
-# sockets (tests/reliability.rs). The tests are #[ignore]d so the normal test
-# run stays fast; this script is how they run, locally and in CI.
+# sockets (tests/reliability.rs), then the API contract against its OpenAPI
+# document (scripts/api-contract.sh). The tests are #[ignore]d so the normal
+# test run stays fast; this script is how they run, locally and in CI.
 set -euo pipefail
 
 usage() {
@@ -12,7 +13,8 @@ Usage: scripts/reliability.sh [--quick] [--debug] [--soak SECONDS] [TEST_FILTER]
 
 Builds the release binary and the reliability suite (tests/reliability.rs),
 runs every case one at a time (they measure time and memory), and prints a
-table: case | expected outcome | observed outcome with figures.
+table: case | expected outcome | observed outcome with figures. Then the API
+contract test (scripts/api-contract.sh) against the same build.
 
   --quick          soak for 20 s instead of 60 s (what the local pipeline runs)
   --debug          test the debug build instead of the release build: reuses
@@ -20,7 +22,8 @@ table: case | expected outcome | observed outcome with figures.
                    since a cold release test build costs minutes); the
                    assertions are the same, the throughput figures lower
   --soak SECONDS   soak length, 15 to 3600 seconds
-  TEST_FILTER      only the tests whose name contains it (e.g. shutdown, soak)
+  TEST_FILTER      only the tests whose name contains it (e.g. shutdown, soak);
+                   skips the API contract test
 
 Output: target/reliability/output.txt (everything) and
 target/reliability/results.md (the table, also appended to the GitHub job
@@ -97,5 +100,15 @@ printf '\n%s\n' "$(grep -a '^test result:' "$output" || true)"
   cat "$results"
 } >>"$GITHUB_STEP_SUMMARY"
 
+contract_rc=0
+if ((${#filter[@]} == 0)); then
+  # The binary the suite ran: cargo test built it (CARGO_BIN_EXE_payload).
+  "$REPO_ROOT/scripts/api-contract.sh" --binary "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/$profile_name/$(crate_name)" ||
+    contract_rc=$?
+else
+  log "TEST_FILTER given: the API contract test is not run (scripts/api-contract.sh runs it alone)"
+fi
+
 ((rc == 0)) || die "the reliability suite failed after ${elapsed} s (exit code $rc); the failing test's output is above and in $output"
+((contract_rc == 0)) || die "the API contract test failed; its output is above"
 log "reliability: all cases passed in ${elapsed} s; table in $results"

@@ -11,7 +11,6 @@ pub mod domain;
 pub mod healthcheck;
 pub mod http;
 pub mod metrics;
-pub mod openapi;
 pub mod routes;
 pub mod serve;
 pub mod shutdown;

@@ -335,6 +335,30 @@ fn trivy_secret_rejects_a_token() {
     out.assert_gate_fails("trivy secret", &["github-pat", "deploy/production.env"]);
 }
 
+// ---------------------------------------------------------------- reliability
+
+#[test]
+#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+fn schemathesis_rejects_a_rule_the_document_does_not_state() {
+    let sandbox = Sandbox::staged();
+    // A new validation rule in the handler, with no schema change: the
+    // document still allows max_len up to 256.
+    sandbox.replace_first(
+        "src/routes/slugify.rs",
+        "    let spec = SlugSpec::parse(",
+        "    if request.max_len.is_some_and(|n| n > 100) {\n        \
+         return Err(Problem::invalid_field(\"max_len\", \"must be at most 100\"));\n    }\n    \
+         let spec = SlugSpec::parse(",
+    );
+    // The contract half of scripts/reliability.sh, without the reliability suite.
+    let out = sandbox.run(&["scripts/api-contract.sh", "--debug"]);
+    out.assert_fails_naming(&[
+        "POST /api/v1/slugify",
+        "must be at most 100",
+        "the service breaks its OpenAPI document",
+    ]);
+}
+
 // ---------------------------------------------------------------- the runner
 
 #[test]

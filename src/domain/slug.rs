@@ -4,6 +4,11 @@
 //! has two dashes in a row, and is at most `max_len` bytes long. Letters
 //! outside ASCII are transliterated (`Crème brûlée` becomes `creme-brulee`)
 //! by the `deunicode` crate rather than dropped.
+//!
+//! Every rule on a request is one a JSON Schema states exactly (the OpenAPI
+//! document carries them), so a client that follows the document is never
+//! refused. Text whose characters have no ASCII letters or digits (`"!!!"`)
+//! is therefore not an error: its slug is empty.
 
 /// `max_len` when a request does not give one.
 pub const DEFAULT_MAX_LEN: usize = 64;
@@ -26,8 +31,9 @@ pub struct ValidationError {
 }
 
 impl SlugSpec {
-    /// Validates the request fields. `max_len` is signed so that a negative
-    /// number is reported as out of range instead of as a type error.
+    /// Validates the request fields: `text` not empty, `max_len` from 1 to
+    /// [`MAX_MAX_LEN`]. `max_len` is signed so that a negative number is
+    /// reported as out of range instead of as a type error.
     pub fn parse(text: String, max_len: Option<i64>) -> Result<Self, ValidationError> {
         let max_len = match max_len {
             None => DEFAULT_MAX_LEN,
@@ -39,17 +45,17 @@ impl SlugSpec {
                     message: format!("must be an integer from 1 to {MAX_MAX_LEN}, got {n}"),
                 })?,
         };
-        if !text.chars().any(char::is_alphanumeric) {
+        if text.is_empty() {
             return Err(ValidationError {
                 field: "text",
-                message: "must contain at least one letter or digit".to_owned(),
+                message: "must not be empty".to_owned(),
             });
         }
         Ok(Self { text, max_len })
     }
 
-    /// The slug. Empty only when the text's letters transliterate to
-    /// nothing (some symbols do); the handler reports that as a 422.
+    /// The slug; empty when no character of the text transliterates to an
+    /// ASCII letter or digit.
     pub fn slug(&self) -> String {
         slugify(&self.text, self.max_len)
     }
@@ -128,10 +134,16 @@ mod tests {
     }
 
     #[test]
-    fn rejects_text_without_letters_or_digits() {
-        for bad in ["", "   ", "!!!", "-_-"] {
-            let err = SlugSpec::parse(bad.into(), None).expect_err("nothing to slug");
-            assert_eq!(err.field, "text");
+    fn rejects_empty_text() {
+        let err = SlugSpec::parse(String::new(), None).expect_err("empty");
+        assert_eq!(err.field, "text");
+    }
+
+    #[test]
+    fn text_without_ascii_letters_or_digits_gives_an_empty_slug() {
+        for text in ["   ", "!!!", "-_-"] {
+            let spec = SlugSpec::parse(text.into(), None).expect("valid");
+            assert_eq!(spec.slug(), "", "{text:?}");
         }
     }
 

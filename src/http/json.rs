@@ -9,8 +9,10 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::fmt;
+
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{self, DeserializeOwned, Deserializer, Unexpected, Visitor};
 
 use crate::http::problem::Problem;
 
@@ -87,6 +89,65 @@ fn field_name(path: &str, message: &str) -> String {
     }
 }
 
+/// `deserialize_with` for an optional integer field, reading numbers the way
+/// JSON Schema's `integer` does (the OpenAPI document's view): `123.0` and
+/// `1.23e2` are the integer 123, where serde alone would refuse them.
+/// Use with `#[serde(default)]`, so a missing field is `None`.
+pub fn optional_whole_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    struct WholeNumber;
+
+    impl<'de> Visitor<'de> for WholeNumber {
+        type Value = Option<i64>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an integer")
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            i64::try_from(v).map(Some).map_err(|_| {
+                E::invalid_value(Unexpected::Unsigned(v), &"an integer within 64 bits")
+            })
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            // -2^63 and 2^63 are exact as f64; every whole f64 between them
+            // converts to i64 without loss.
+            const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+            if v.fract() != 0.0 {
+                return Err(E::invalid_type(Unexpected::Float(v), &self));
+            }
+            if !(-LIMIT..LIMIT).contains(&v) {
+                return Err(E::invalid_value(
+                    Unexpected::Float(v),
+                    &"an integer within 64 bits",
+                ));
+            }
+            #[allow(clippy::cast_possible_truncation)] // whole and in range, checked above
+            Ok(Some(v as i64))
+        }
+    }
+
+    deserializer.deserialize_option(WholeNumber)
+}
+
 fn has_json_content_type(headers: &HeaderMap) -> bool {
     let Some(content_type) = headers
         .get(header::CONTENT_TYPE)
@@ -136,6 +197,46 @@ mod tests {
     struct Body {
         text: String,
         max_len: Option<i64>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Count {
+        #[serde(default, deserialize_with = "optional_whole_number")]
+        n: Option<i64>,
+    }
+
+    fn count(bytes: &str) -> Result<Option<i64>, Problem> {
+        parse::<Count>(bytes.as_bytes()).map(|c| c.n)
+    }
+
+    #[test]
+    fn whole_numbers_are_integers_in_any_notation() {
+        assert_eq!(count(r#"{"n": 123}"#).ok(), Some(Some(123)));
+        assert_eq!(count(r#"{"n": 123.0}"#).ok(), Some(Some(123)));
+        assert_eq!(count(r#"{"n": 1.23e2}"#).ok(), Some(Some(123)));
+        assert_eq!(count(r#"{"n": -0.0}"#).ok(), Some(Some(0)));
+        assert_eq!(
+            count(r#"{"n": -9223372036854775808}"#).ok(),
+            Some(Some(i64::MIN))
+        );
+        assert_eq!(count(r#"{"n": null}"#).ok(), Some(None));
+        assert_eq!(count("{}").ok(), Some(None));
+    }
+
+    #[test]
+    fn fractions_and_numbers_beyond_64_bits_are_named_422s() {
+        for bad in [
+            "1.5",
+            "1e19",
+            "-1e19",
+            "9223372036854775808",
+            "\"7\"",
+            "true",
+        ] {
+            let p = count(&format!(r#"{{"n": {bad}}}"#)).expect_err(bad);
+            assert_eq!(p.status, 422, "{bad}");
+            assert_eq!(p.errors[0].field, "n", "{bad}");
+        }
     }
 
     fn problem(bytes: &str) -> Problem {

@@ -28,7 +28,8 @@ pub struct Problem {
     /// The status code's reason phrase.
     #[schema(example = "Unprocessable Entity")]
     pub title: String,
-    #[schema(example = 422)]
+    /// The HTTP status code, repeated.
+    #[schema(minimum = 400, maximum = 599, example = 422)]
     pub status: u16,
     /// What was wrong and, where the client can act, what to do.
     #[schema(example = "max_len: must be an integer from 1 to 256, got 0")]

@@ -12,8 +12,12 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 
 /// Metrics in the OpenMetrics text format.
 #[utoipa::path(get, path = "/metrics", tag = "meta",
-    responses((status = 200, description = "Request counters, latency histograms and build info",
-        body = String, content_type = "application/openmetrics-text")))]
+    responses(
+        (status = 200, description = "Request counters, latency histograms and build info",
+            body = String, content_type = "application/openmetrics-text"),
+        (status = 500, description = "The metrics could not be encoded (a bug; the log says why)",
+            body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     match state.metrics.encode() {
         Ok(text) => (

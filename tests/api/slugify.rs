@@ -21,10 +21,21 @@ async fn slugifies_text() {
 }
 
 #[tokio::test]
-async fn text_without_letters_is_422() {
+async fn text_without_letters_gives_an_empty_slug() {
     let app = spawn_app().await;
     let response = app.post_json("/api/v1/slugify", r#"{"text": "!!!"}"#).await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!(body, serde_json::json!({"slug": ""}));
+}
+
+#[tokio::test]
+async fn empty_text_is_422_naming_it() {
+    let app = spawn_app().await;
+    let response = app.post_json("/api/v1/slugify", r#"{"text": ""}"#).await;
     assert_eq!(response.status(), 422);
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!(body["errors"][0]["field"], "text");
 }
 
 #[tokio::test]
