@@ -13,14 +13,15 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::configuration::Settings;
 use crate::http::problem::{self, Problem};
 use crate::http::record_metrics::RecordMetricsLayer;
-use crate::http::{access_log, draining, request_id};
+use crate::http::access_log::AccessLogLayer;
+use crate::http::{draining, request_id};
 use crate::routes::{health, openapi, slugify, version};
 use crate::state::AppState;
 
@@ -74,13 +75,13 @@ pub fn app(state: AppState, limits: RequestLimits) -> Router {
         .map_request(request_id::drop_unacceptable)
         .layer(SetRequestIdLayer::new(
             request_id::header_name(),
-            MakeRequestUuid,
+            request_id::MakeUuid,
         ))
+        .layer(AccessLogLayer)
         // Between setting and propagating the id, so the id is on the
         // response when the problem document is rendered.
         .map_response(problem::render)
         .layer(PropagateRequestIdLayer::new(request_id::header_name()))
-        .layer(access_log::layer())
         .layer(RecordMetricsLayer::new(state.metrics.clone()))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

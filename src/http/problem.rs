@@ -166,8 +166,14 @@ where
     Response::from_parts(parts, Body::new(body))
 }
 
+/// The message of a handler's panic, carried on the 500 response from
+/// [`from_panic`] to the access log, which logs it with the request's
+/// method, route and request id.
+#[derive(Debug, Clone)]
+pub struct PanicMessage(pub String);
+
 /// `CatchPanicLayer` handler: a 500 document; the panic message goes only to
-/// the log because it may contain internal details.
+/// the log (through [`PanicMessage`]) because it may contain internal details.
 #[allow(clippy::needless_pass_by_value)] // the signature CatchPanicLayer::custom requires
 pub fn from_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let message = panic
@@ -175,6 +181,7 @@ pub fn from_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .map(ToString::to_string)
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_owned());
-    tracing::error!(panic = %message, "handler panicked");
-    Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+    let mut response = Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response();
+    response.extensions_mut().insert(PanicMessage(message));
+    response
 }

@@ -3,7 +3,10 @@
 //! and propagation are tower-http's `SetRequestId`/`PropagateRequestId`.
 
 use axum::extract::Request;
-use axum::http::HeaderName;
+use axum::http::{HeaderName, HeaderValue};
+use tower_http::request_id::{MakeRequestId, RequestId};
+use uuid::Uuid;
+use uuid::fmt::Hyphenated;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub const MAX_REQUEST_ID_LEN: usize = 128;
@@ -36,9 +39,37 @@ pub fn drop_unacceptable(mut request: Request) -> Request {
     request
 }
 
+/// A fresh UUID v4 for each request without an acceptable id.
+/// tower-http's `MakeRequestUuid` formats it through `Display` into a
+/// `String` and parses that into a header value; encoding it into a stack
+/// buffer skips the formatting machinery and one allocation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MakeUuid;
+
+impl MakeRequestId for MakeUuid {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let mut buffer = [0; Hyphenated::LENGTH];
+        let id = Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+        HeaderValue::from_str(id).ok().map(RequestId::new)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_ids_are_hyphenated_lowercase_uuids_and_acceptable() {
+        let request = axum::http::Request::new(());
+        let first = MakeUuid.make_request_id(&request).expect("an id");
+        let second = MakeUuid.make_request_id(&request).expect("an id");
+        let text = first.header_value().to_str().expect("ASCII");
+        let parsed = Uuid::parse_str(text).expect("a UUID");
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(text, parsed.hyphenated().to_string());
+        assert!(is_acceptable(text.as_bytes()));
+        assert_ne!(first.header_value(), second.header_value());
+    }
 
     #[test]
     fn accepts_common_id_formats() {
