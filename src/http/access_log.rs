@@ -27,7 +27,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::http::problem::PanicMessage;
-use crate::http::request_id::REQUEST_ID_HEADER;
+use crate::http::request_id::REQUEST_ID;
 use crate::metrics::UNMATCHED_ROUTE;
 use crate::telemetry;
 
@@ -38,8 +38,7 @@ pub const QUIET_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 pub const MESSAGE: &str = "request completed";
 
 /// Writes one access line per request; see the module docs. It sits outside
-/// the layers that put the request id and the problem document on the
-/// response, so it logs the response as the client gets it.
+/// the request id layer and reads the id from the response.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AccessLogLayer;
 
@@ -134,7 +133,7 @@ where
 fn log<B>(fields: &RequestFields, response: &Response<B>) {
     let request_id = response
         .headers()
-        .get(REQUEST_ID_HEADER)
+        .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if let Some(PanicMessage(message)) = response.extensions().get::<PanicMessage>() {

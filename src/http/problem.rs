@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::request_id::REQUEST_ID_HEADER;
+use crate::http::request_id::REQUEST_ID;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json; charset=utf-8";
 
@@ -132,8 +132,8 @@ impl IntoResponse for Problem {
 }
 
 /// Response mapper: every response with an error status leaves as a problem
-/// document carrying the request id. It runs between `SetRequestId` and
-/// `PropagateRequestId` (see `app.rs`), so the id is already on the response.
+/// document carrying the request id. It runs outside the request id layer
+/// (see `app.rs`), so the id is already on the response.
 /// Headers set by inner layers (`allow` on a 405, `retry-after` on a 503)
 /// are kept.
 pub fn render<B>(response: axum::http::Response<B>) -> Response
@@ -152,7 +152,7 @@ where
         .unwrap_or_else(|| Problem::for_status(parts.status));
     problem.request_id = parts
         .headers
-        .get(REQUEST_ID_HEADER)
+        .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(ToOwned::to_owned);
     let rendered = problem.to_response();
