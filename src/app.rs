@@ -17,10 +17,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::configuration::Settings;
-use crate::http::problem::{self, Problem};
-use crate::http::record_metrics::RecordMetricsLayer;
 use crate::http::access_log::AccessLogLayer;
 use crate::http::draining;
+use crate::http::problem::{self, Problem};
+use crate::http::record_metrics::RecordMetricsLayer;
 use crate::http::request_id::RequestIdLayer;
 use crate::routes::{health, openapi, slugify, version};
 use crate::state::AppState;

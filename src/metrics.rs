@@ -194,8 +194,18 @@ mod tests {
         let ms = Duration::from_millis(1);
         metrics.observe(&Method::POST, "/api/v1/slugify", StatusCode::OK, ms);
         metrics.observe(&Method::POST, "/api/v1/slugify", StatusCode::OK, ms);
-        metrics.observe(&Method::POST, "/api/v1/slugify", StatusCode::UNPROCESSABLE_ENTITY, ms);
-        metrics.observe(&Method::GET, "/api/v1/slugify", StatusCode::METHOD_NOT_ALLOWED, ms);
+        metrics.observe(
+            &Method::POST,
+            "/api/v1/slugify",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ms,
+        );
+        metrics.observe(
+            &Method::GET,
+            "/api/v1/slugify",
+            StatusCode::METHOD_NOT_ALLOWED,
+            ms,
+        );
         metrics.observe(&Method::GET, "/healthz", StatusCode::OK, ms);
         let text = metrics.encode().expect("encodes");
         for series in [

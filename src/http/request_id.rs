@@ -137,9 +137,10 @@ mod tests {
             }));
         let mut request = Request::new(());
         for id in sent {
-            request
-                .headers_mut()
-                .append(REQUEST_ID.clone(), HeaderValue::from_str(id).expect("valid"));
+            request.headers_mut().append(
+                REQUEST_ID.clone(),
+                HeaderValue::from_str(id).expect("valid"),
+            );
         }
         let response = service.oneshot(request).await.expect("infallible");
         let seen = response.extensions().get::<HeaderValue>().expect("seen");
@@ -151,9 +152,8 @@ mod tests {
     }
 
     fn is_uuid_v4(id: &str) -> bool {
-        Uuid::parse_str(id).is_ok_and(|uuid| {
-            uuid.get_version_num() == 4 && uuid.hyphenated().to_string() == id
-        })
+        Uuid::parse_str(id)
+            .is_ok_and(|uuid| uuid.get_version_num() == 4 && uuid.hyphenated().to_string() == id)
     }
 
     #[tokio::test]
