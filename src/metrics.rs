@@ -40,6 +40,9 @@ type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 /// One series' counter and histogram: handles sharing the families' state.
 type Handles = (Counter, Histogram);
 
+/// The series of one route: method label, status and their handles.
+type RouteSeries = Vec<(&'static str, u16, Handles)>;
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -49,7 +52,7 @@ pub struct Metrics {
     /// A family lookup hashes the whole label set and needs an owned
     /// `String` for the route; this needs neither, and one lookup serves
     /// both families (docs/performance.md).
-    series: RwLock<HashMap<String, Vec<(&'static str, u16, Handles)>>>,
+    series: RwLock<HashMap<String, RouteSeries>>,
 }
 
 impl Metrics {

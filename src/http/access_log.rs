@@ -200,7 +200,7 @@ impl AccessLine<'_> {
     }
 
     /// Appends the line, newline included, in the JSON subscriber's shape:
-    /// the same keys in the same order, values written by serde_json.
+    /// the same keys in the same order, values written by `serde_json`.
     fn json(&self, out: &mut Vec<u8>, timestamp: impl fmt::Display) {
         out.extend_from_slice(b"{\"level\":\"INFO\",\"span\":{\"method\":");
         json_value(out, self.method);

@@ -54,10 +54,10 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     // (docs/performance.md). serde would also read a struct from a JSON
     // array, hence the object check. Whatever fails here takes the path
     // below, which alone decides the status and message of an error.
-    if starts_with_object(bytes) {
-        if let Ok(parsed) = serde_json::from_slice(bytes) {
-            return Ok(parsed);
-        }
+    if starts_with_object(bytes)
+        && let Ok(parsed) = serde_json::from_slice(bytes)
+    {
+        return Ok(parsed);
     }
     // Parsing to a `Value` first separates "not JSON" from "wrong JSON" and
     // keeps Rust type names out of messages about the top-level shape.
