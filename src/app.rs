@@ -13,14 +13,15 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::configuration::Settings;
+use crate::http::access_log::AccessLogLayer;
+use crate::http::draining;
 use crate::http::problem::{self, Problem};
 use crate::http::record_metrics::RecordMetricsLayer;
-use crate::http::{access_log, draining, request_id};
+use crate::http::request_id::RequestIdLayer;
 use crate::routes::{health, openapi, slugify, version};
 use crate::state::AppState;
 
@@ -71,16 +72,11 @@ pub fn app(state: AppState, limits: RequestLimits) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .layer(draining::layer(state.readiness.clone()))
-        .map_request(request_id::drop_unacceptable)
-        .layer(SetRequestIdLayer::new(
-            request_id::header_name(),
-            MakeRequestUuid,
-        ))
-        // Between setting and propagating the id, so the id is on the
-        // response when the problem document is rendered.
         .map_response(problem::render)
-        .layer(PropagateRequestIdLayer::new(request_id::header_name()))
-        .layer(access_log::layer())
+        // Inside the rendering, so a problem document can carry the id;
+        // the access log sees the response with the id on it.
+        .layer(AccessLogLayer)
+        .layer(RequestIdLayer)
         .layer(RecordMetricsLayer::new(state.metrics.clone()))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

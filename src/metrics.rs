@@ -5,6 +5,8 @@
 //! into `OTHER`. A raw path or verb as a label would let any client create
 //! new time series without end.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
@@ -35,11 +37,22 @@ struct BuildLabels {
 
 type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 
+/// One series' counter and histogram: handles sharing the families' state.
+type Handles = (Counter, Histogram);
+
+/// The series of one route: method label, status and their handles.
+type RouteSeries = Vec<(&'static str, u16, Handles)>;
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     requests: Family<HttpLabels, Counter>,
     durations: HistogramFamily,
+    /// The handles of every series seen, by route, then method and status.
+    /// A family lookup hashes the whole label set and needs an owned
+    /// `String` for the route; this needs neither, and one lookup serves
+    /// both families (docs/performance.md).
+    series: RwLock<HashMap<String, RouteSeries>>,
 }
 
 impl Metrics {
@@ -77,19 +90,48 @@ impl Metrics {
             registry,
             requests,
             durations,
+            series: RwLock::default(),
         }
     }
 
     pub fn observe(&self, method: &Method, route: &str, status: StatusCode, elapsed: Duration) {
+        let method = method_label(method);
+        let status = status.as_u16();
+        let cached = self.series.read().ok().and_then(|series| {
+            series.get(route).and_then(|by_method_status| {
+                by_method_status
+                    .iter()
+                    .find(|(m, s, _)| *m == method && *s == status)
+                    .map(|(_, _, handles)| handles.clone())
+            })
+        });
+        let (requests, durations) = cached.unwrap_or_else(|| self.register(method, route, status));
+        requests.inc();
+        durations.observe(elapsed.as_secs_f64());
+    }
+
+    /// First request with these labels: creates the series in both families
+    /// and keeps handles to them.
+    fn register(&self, method: &'static str, route: &str, status: u16) -> Handles {
         let labels = HttpLabels {
-            method: method_label(method),
+            method,
             route: route.to_owned(),
-            status: status.as_u16(),
+            status,
         };
-        self.requests.get_or_create(&labels).inc();
-        self.durations
-            .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
+        let handles = (
+            self.requests.get_or_create(&labels).clone(),
+            self.durations.get_or_create(&labels).clone(),
+        );
+        if let Ok(mut series) = self.series.write() {
+            let by_method_status = series.entry(labels.route).or_default();
+            if !by_method_status
+                .iter()
+                .any(|(m, s, _)| *m == method && *s == status)
+            {
+                by_method_status.push((method, status, handles.clone()));
+            }
+        }
+        handles
     }
 
     /// The OpenMetrics text exposition of every metric.
@@ -147,6 +189,37 @@ mod tests {
             text.contains(r#"payload_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 3"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn each_method_and_status_of_a_route_is_its_own_series() {
+        let metrics = Metrics::new();
+        let ms = Duration::from_millis(1);
+        metrics.observe(&Method::POST, "/api/v1/slugify", StatusCode::OK, ms);
+        metrics.observe(&Method::POST, "/api/v1/slugify", StatusCode::OK, ms);
+        metrics.observe(
+            &Method::POST,
+            "/api/v1/slugify",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ms,
+        );
+        metrics.observe(
+            &Method::GET,
+            "/api/v1/slugify",
+            StatusCode::METHOD_NOT_ALLOWED,
+            ms,
+        );
+        metrics.observe(&Method::GET, "/healthz", StatusCode::OK, ms);
+        let text = metrics.encode().expect("encodes");
+        for series in [
+            r#"_http_requests_total{method="POST",route="/api/v1/slugify",status="200"} 2"#,
+            r#"_http_requests_total{method="POST",route="/api/v1/slugify",status="422"} 1"#,
+            r#"_http_requests_total{method="GET",route="/api/v1/slugify",status="405"} 1"#,
+            r#"_http_requests_total{method="GET",route="/healthz",status="200"} 1"#,
+            r#"_http_request_duration_seconds_count{method="POST",route="/api/v1/slugify",status="200"} 2"#,
+        ] {
+            assert!(text.contains(series), "no {series} in:\n{text}");
+        }
     }
 
     #[test]

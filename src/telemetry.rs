@@ -1,30 +1,92 @@
 //! Logging: JSON lines for collectors, readable text for a terminal.
 
+use std::fmt;
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::FormatTime;
 
 use crate::configuration::LogFormat;
+
+/// Set once [`init`] has installed the JSON subscriber writing to stdout.
+static JSON_LINES: AtomicBool = AtomicBool::new(false);
 
 /// Installs the global subscriber. `filter` was validated by configuration.
 pub fn init(filter: &str, format: LogFormat) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     // A second init (tests) keeps the first subscriber; that is fine.
-    let _ = match format {
-        LogFormat::Json => json_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stdout)
-            // `message` and the event's fields at the top level, the request
-            // span's fields (method, route, request_id) under `span`.
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
-        LogFormat::Text => tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stdout)
-            .with_ansi(std::io::stdout().is_terminal())
-            .compact()
-            .try_init(),
-    };
+    match format {
+        LogFormat::Json => {
+            let installed = json_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stdout)
+                .with_timer(Rfc3339Micros)
+                // `message` and the event's fields at the top level, the
+                // request span's fields (method, route, request_id) under
+                // `span`.
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .try_init();
+            if installed.is_ok() {
+                JSON_LINES.store(true, Ordering::Release);
+            }
+        }
+        LogFormat::Text => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stdout)
+                .with_timer(Rfc3339Micros)
+                .with_ansi(std::io::stdout().is_terminal())
+                .compact()
+                .try_init();
+        }
+    }
+}
+
+/// Whether [`init`] installed the JSON subscriber: then the access log
+/// writes its lines to stdout itself, in the subscriber's shape
+/// (`crate::http::access_log`). False in tests that never call [`init`].
+pub fn json_lines() -> bool {
+    JSON_LINES.load(Ordering::Acquire)
+}
+
+/// The time now as every log line shows it: RFC 3339 in UTC with
+/// microseconds, e.g. `2026-11-22T09:14:03.123456Z`.
+pub fn timestamp() -> humantime::Rfc3339Timestamp {
+    humantime::format_rfc3339_micros(SystemTime::now())
+}
+
+/// The subscribers' timer. The same text as tracing-subscriber's default
+/// `SystemTime` timer, which formats each of the seven fields through
+/// `write!`; humantime fills one buffer (docs/performance.md).
+#[derive(Debug, Clone, Copy)]
+struct Rfc3339Micros;
+
+impl FormatTime for Rfc3339Micros {
+    fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
+        write!(w, "{}", timestamp())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_microseconds() {
+        let text = timestamp().to_string();
+        // 2026-11-22T09:14:03.123456Z
+        assert_eq!(text.len(), 27, "{text}");
+        assert!(text.ends_with('Z'), "{text}");
+        assert_eq!(&text[10..11], "T", "{text}");
+        assert_eq!(&text[19..20], ".", "{text}");
+        assert!(
+            humantime::parse_rfc3339(&text).is_ok(),
+            "not RFC 3339: {text}"
+        );
+    }
 }

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::request_id::REQUEST_ID_HEADER;
+use crate::http::request_id::REQUEST_ID;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json; charset=utf-8";
 
@@ -133,8 +133,8 @@ impl IntoResponse for Problem {
 }
 
 /// Response mapper: every response with an error status leaves as a problem
-/// document carrying the request id. It runs between `SetRequestId` and
-/// `PropagateRequestId` (see `app.rs`), so the id is already on the response.
+/// document carrying the request id. It runs outside the request id layer
+/// (see `app.rs`), so the id is already on the response.
 /// Headers set by inner layers (`allow` on a 405, `retry-after` on a 503)
 /// are kept.
 pub fn render<B>(response: axum::http::Response<B>) -> Response
@@ -153,7 +153,7 @@ where
         .unwrap_or_else(|| Problem::for_status(parts.status));
     problem.request_id = parts
         .headers
-        .get(REQUEST_ID_HEADER)
+        .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(ToOwned::to_owned);
     let rendered = problem.to_response();
@@ -167,8 +167,14 @@ where
     Response::from_parts(parts, Body::new(body))
 }
 
+/// The message of a handler's panic, carried on the 500 response from
+/// [`from_panic`] to the access log, which logs it with the request's
+/// method, route and request id.
+#[derive(Debug, Clone)]
+pub struct PanicMessage(pub String);
+
 /// `CatchPanicLayer` handler: a 500 document; the panic message goes only to
-/// the log because it may contain internal details.
+/// the log (through [`PanicMessage`]) because it may contain internal details.
 #[allow(clippy::needless_pass_by_value)] // the signature CatchPanicLayer::custom requires
 pub fn from_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let message = panic
@@ -176,6 +182,7 @@ pub fn from_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .map(ToString::to_string)
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_owned());
-    tracing::error!(panic = %message, "handler panicked");
-    Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+    let mut response = Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response();
+    response.extensions_mut().insert(PanicMessage(message));
+    response
 }
