@@ -92,8 +92,10 @@ for arch in "${archs[@]}"; do
   image="$(arch_image "$IMAGE" "$arch")"
   docker image inspect "$image" >/dev/null 2>&1 ||
     die "image $image not found. Build it with scripts/build-image.sh (or set IMAGE)."
-  if [[ "$arch" != "$host" && "$arch" == arm64 && ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 && "$(uname -s)" == Linux ]]; then
-    die "$image is linux/arm64 and this $host machine has no qemu-aarch64 binfmt handler: run scripts/install-tools.sh --only emulation"
+  # On Linux another CPU's image runs only through a binfmt_misc handler.
+  if [[ "$(uname -s)" == Linux && "$arch" == arm64 && "$host" != arm64 &&
+    "$(head -n1 /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null)" != enabled ]]; then
+    die "$image is linux/arm64 and this $host machine has no enabled qemu-aarch64 binfmt handler: run scripts/install-tools.sh --only emulation"
   fi
 done
 export EXPECTED_GIT_SHA="${EXPECTED_GIT_SHA:-$(git_sha)}"

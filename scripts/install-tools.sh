@@ -154,6 +154,9 @@ install_rust_targets() {
   # shellcheck source=scripts/lib/ship.sh
   source "$REPO_ROOT/scripts/lib/ship.sh"
   local installed arch triple triples=() missing=()
+  # From the repository, so a toolchain it pins (rust-toolchain.toml) is the
+  # one that gets the targets.
+  cd "$REPO_ROOT"
   installed="$(rustup target list --installed)"
   for arch in "${SHIP_ARCHS[@]}"; do
     triple="$(ship_triple "$arch")"

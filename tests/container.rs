@@ -111,7 +111,7 @@ async fn target() -> Option<Target> {
         let test = std::thread::current().name().unwrap_or("test").to_owned();
         let _ = writeln!(
             std::io::stderr(),
-            "emulated: {image} is linux/{architecture} on a {host} machine (QEMU): \
+            "emulated: {image} is linux/{architecture}, run by QEMU on this {host} machine: \
              timeouts x{EMULATION_SLOWDOWN} ({test})"
         );
     }
