@@ -7,7 +7,7 @@
 //! per platform (`payload:local-amd64`, `payload:local-arm64`) with
 //! `PAYLOAD_CONTAINER_TESTS=required`, so a missing Docker engine or image
 //! fails the run. An image for another CPU than this machine's runs under
-//! QEMU (binfmt_misc), several times slower: every wait is then
+//! QEMU (`binfmt_misc`), several times slower: every wait is then
 //! `EMULATION_SLOWDOWN` times longer, and each test says so on stderr.
 //! Under a plain `cargo test` a missing engine or image prints
 //! `skipped: <reason>` and the test returns, so the unit tests stay usable on
