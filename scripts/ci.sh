@@ -20,6 +20,7 @@ STAGES=(
   "test|scripts/test.sh|unit, HTTP and doc tests (cargo-nextest)"
   "image|scripts/build-image.sh|musl binaries and scratch images for linux/amd64 and linux/arm64 (\$IMAGE-amd64, -arm64)"
   "container-test|scripts/container-test.sh|testcontainers suite against the amd64 and the arm64 image (arm64 under QEMU)"
+  "arm64-smoke|scripts/smoke-image.sh --platform arm64|the arm64 image read-only as uid 65532: /readyz, and /version names this commit and aarch64 (the arm64-smoke job, here under QEMU)"
   "supply-chain|scripts/supply-chain.sh|cargo-deny advisories/bans/licenses/sources and cargo-audit"
   "scan|scripts/scan.sh|Trivy config and secret scans; SBOM and cargo audit bin per platform's image"
   "image-vuln|scripts/scan.sh vuln|Trivy vulnerability scan of the image (needs Trivy's online database)"

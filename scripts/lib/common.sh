@@ -59,6 +59,13 @@ git_sha() {
   fi
 }
 
+# parent_sha: the commit before HEAD, whose build the rollout test rolls from.
+# A repository's first commit has none: its tree's SHA stands in, since what
+# the rollout needs is a second /version. Needs a checkout of depth 2 or more.
+parent_sha() {
+  git -C "$REPO_ROOT" rev-parse --verify --quiet 'HEAD~1' || git -C "$REPO_ROOT" rev-parse 'HEAD^{tree}'
+}
+
 # crate_name: the [package] name in Cargo.toml (not a [[bin]] or other name).
 crate_name() {
   sed -n '/^\[package\]/,/^\[/ s/^name *= *"\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n1
