@@ -10,6 +10,9 @@ Usage: scripts/install-tools.sh [--only PART]... [--no-PART]...
 
 Installs the pinned tools of the local pipeline, in parts:
   apt        Debian packages: scripts/tools/apt-packages.txt (apt-get; needs root)
+  rust       the toolchain rust-toolchain.toml names, with its components
+             (`rustup toolchain install`): where rustup does not install it on
+             first use (RUSTUP_AUTO_INSTALL=0), nothing else would
   python     the linters, scripts/tools/requirements.txt (venv in
              $TOOLS_HOME/venv), and checkov, checkov-requirements.txt (own
              venv): official PyPI releases, every package hash-locked
@@ -48,7 +51,7 @@ EOF
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 TOOLS_DIR="$REPO_ROOT/scripts/tools"
 
-PARTS=(apt python repacks api-test cargo cross emulation go)
+PARTS=(apt rust python repacks api-test cargo cross emulation go)
 # Parts that run only when named with --only.
 OPT_IN=(go)
 declare -A wanted=()
@@ -206,6 +209,20 @@ setup_emulation() {
 }
 
 ((wanted[apt])) && install_apt "$TOOLS_DIR/apt-packages.txt"
+
+# The repository's toolchain, read by rustup from rust-toolchain.toml.
+install_rust_toolchain() {
+  require_tool rustup "Install Rust with rustup (https://rustup.rs)."
+  local channel
+  channel="$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$REPO_ROOT/rust-toolchain.toml")"
+  if (cd "$REPO_ROOT" && rustup toolchain list | grep -q "^$channel-"); then
+    log "rustup: toolchain $channel (rust-toolchain.toml) present"
+    return
+  fi
+  log "rustup: installing toolchain $channel (rust-toolchain.toml)"
+  (cd "$REPO_ROOT" && rustup toolchain install)
+}
+((wanted[rust])) && install_rust_toolchain
 # The .txt files are compiled from the .in files by scripts/lock-python-tools.sh;
 # pip refuses any package, transitive ones too, whose hash is not listed.
 if ((wanted[python])); then
