@@ -1,5 +1,5 @@
 //! Binding the listener and running the server through the shutdown
-//! contract (docs/kubernetes.md has the timeline):
+//! contract (`docs/kubernetes.md` has the timeline):
 //!
 //! 1. SIGTERM/SIGINT: readiness flips to 503 at once;
 //! 2. for `SHUTDOWN_DELAY_SECONDS` everything is still served, so load

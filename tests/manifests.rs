@@ -11,7 +11,7 @@ use std::process::Command;
 
 use yaml_rust2::{Yaml, YamlLoader};
 
-/// The service's defaults (docs/service.md), for a manifest that leaves the variables unset.
+/// The service's defaults (`docs/service.md`), for a manifest that leaves the variables unset.
 const DEFAULT_SHUTDOWN_DELAY_SECONDS: i64 = 5;
 const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS: i64 = 20;
 /// The image's numeric non-root user.
