@@ -151,6 +151,15 @@ impl Workflow {
 }
 
 impl<'a> Job<'a> {
+    /// The jobs named in `needs:`, whether one name or a list.
+    fn needs(&self) -> Vec<&'a str> {
+        match &self.yaml["needs"] {
+            Yaml::String(one) => vec![one.as_str()],
+            Yaml::Array(many) => many.iter().filter_map(Yaml::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     fn steps(&self) -> Vec<Step<'a>> {
         self.yaml["steps"]
             .as_vec()
@@ -867,20 +876,11 @@ fn packages_are_written_only_by_jobs_that_pull_requests_cannot_run() {
     );
 }
 
-/// The jobs a job names in `needs:`.
-fn needs_of<'a>(job: &Job<'a>) -> Vec<&'a str> {
-    match &job.yaml["needs"] {
-        Yaml::String(one) => vec![one.as_str()],
-        Yaml::Array(many) => many.iter().filter_map(Yaml::as_str).collect(),
-        _ => Vec::new(),
-    }
-}
-
 #[test]
 fn the_image_is_published_only_after_every_other_job_passed() {
     let wf = workflow("ci.yml");
     let jobs = wf.jobs();
-    let needs: BTreeMap<&str, Vec<&str>> = jobs.iter().map(|j| (j.id, needs_of(j))).collect();
+    let needs: BTreeMap<&str, Vec<&str>> = jobs.iter().map(|j| (j.id, j.needs())).collect();
     let publishers: Vec<&Job<'_>> = jobs
         .iter()
         .filter(|job| job.any_step(|s| privilege(s).is_some()))
@@ -1091,13 +1091,9 @@ fn kubectl_matches_the_kind_nodes_minor_version() {
 #[test]
 fn trivy_is_the_same_version_on_every_path() {
     let tools_dir = repo_root().join("scripts/tools");
-    let pinned = fs::read_to_string(tools_dir.join("cargo-tools.txt"))
-        .expect("scripts/tools/cargo-tools.txt")
-        .lines()
-        .find_map(|l| {
-            let mut fields = l.split_whitespace();
-            (fields.next() == Some("trivy")).then(|| fields.next().map(str::to_owned))?
-        })
+    let pinned = action_contract::tools::cargo_tool_pins(&repo_root())
+        .unwrap_or_else(|(problem, fix)| panic!("{problem}; {fix}"))
+        .remove("trivy")
         .expect("scripts/tools/cargo-tools.txt pins trivy (the workflows install it)");
     let repack = fs::read_to_string(tools_dir.join("repacks.in"))
         .expect("scripts/tools/repacks.in")

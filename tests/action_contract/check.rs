@@ -296,10 +296,7 @@ impl JobView<'_> {
 
     fn needs_reference(&self, reference: &Reference) -> Option<(String, String)> {
         let text = reference.text();
-        let needs: Vec<&str> = match &self.job.yaml["needs"] {
-            Yaml::String(one) => vec![one.as_str()],
-            other => strings(other),
-        };
+        let needs = self.job.needs();
         if !needs.contains(&reference.id.as_str()) {
             return Some((
                 format!(

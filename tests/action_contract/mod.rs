@@ -47,7 +47,7 @@ mod lock;
 mod pinned;
 mod planted;
 mod source;
-mod tools;
+pub(crate) mod tools;
 
 use std::fs;
 

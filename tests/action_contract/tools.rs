@@ -213,7 +213,7 @@ fn tool_pins_arguments(run: &str) -> Option<Vec<String>> {
 
 /// name → version from scripts/tools/cargo-tools.txt; the first line of a
 /// name wins, as in tool-pins.sh.
-fn cargo_tool_pins(root: &Path) -> Result<BTreeMap<String, String>, (String, String)> {
+pub(crate) fn cargo_tool_pins(root: &Path) -> Result<BTreeMap<String, String>, (String, String)> {
     let text = fs::read_to_string(root.join(CARGO_TOOLS)).map_err(|e| {
         (
             format!("{CARGO_TOOLS} cannot be read ({e})"),
