@@ -106,14 +106,22 @@ install_apt() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# pins_installed DIR PIN_FILE: true when DIR was installed from PIN_FILE as it
+# is now; record_pins DIR PIN_FILE stores the file's hash there after an
+# install, so an unchanged pin list is a no-op.
+pins_installed() {
+  [[ -f "$1/.pins" && "$(cat "$1/.pins")" == "$(sha256sum "$2" | cut -d' ' -f1)" ]]
+}
+record_pins() {
+  sha256sum "$2" | cut -d' ' -f1 >"$1/.pins"
+}
+
 # install_venv DIR REQUIREMENTS [PIP_ARGS...]: a venv whose packages match the
-# pin file. The pin file's hash is stored in the venv, so an unchanged pin list
-# is a no-op.
+# pin file.
 install_venv() {
-  local dir="$1" req="$2" stamp
+  local dir="$1" req="$2"
   shift 2
-  stamp="$(sha256sum "$req" | cut -d' ' -f1)"
-  if [[ -f "$dir/.pins" && "$(cat "$dir/.pins")" == "$stamp" ]]; then
+  if pins_installed "$dir" "$req"; then
     log "python: $(basename "$dir") venv up to date"
     return
   fi
@@ -121,7 +129,7 @@ install_venv() {
   log "python: installing $(basename "$req") into $dir"
   python3 -m venv "$dir"
   "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" -r "$req"
-  printf '%s\n' "$stamp" >"$dir/.pins"
+  record_pins "$dir" "$req"
 }
 
 install_cargo_tools() {
@@ -240,12 +248,10 @@ if ((wanted[api-test])); then
 fi
 
 # install_go_tools: each module@version of go-tools.txt, built by `go install`.
-# A stamp of the pin file makes an unchanged list a no-op, as for the venvs.
 install_go_tools() {
-  local bin="$TOOLS_HOME/go/bin" pins_file="$TOOLS_DIR/go-tools.txt" stamp module
+  local bin="$TOOLS_HOME/go/bin" pins_file="$TOOLS_DIR/go-tools.txt" module
   require_tool go "Install Go (GitHub's runners have it), or use the repacks part instead."
-  stamp="$(sha256sum "$pins_file" | cut -d' ' -f1)"
-  if [[ -f "$bin/.pins" && "$(cat "$bin/.pins")" == "$stamp" ]]; then
+  if pins_installed "$bin" "$pins_file"; then
     log "go: tools up to date"
     return
   fi
@@ -256,7 +262,7 @@ install_go_tools() {
     # against the public checksum database.
     GOBIN="$bin" GOFLAGS=-mod=mod go install "$module"
   done < <(pins "$pins_file")
-  printf '%s\n' "$stamp" >"$bin/.pins"
+  record_pins "$bin" "$pins_file"
 }
 ((wanted[go])) && install_go_tools
 # cargo-fuzz (scripts/fuzz.sh) needs a nightly toolchain for its sanitizer flags.
