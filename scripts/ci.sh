@@ -158,13 +158,11 @@ printf '%s\n' "$(printf '%*s' $((15 + width + 13)) '' | tr ' ' -)"
 for i in "${!names[@]}"; do
   printf '%-15s | %-*s | %7d\n' "${names[$i]}" "$width" "${results[$i]}" "${seconds[$i]}"
 done
-if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
-  {
-    echo "| stage | result | seconds |"
-    echo "|---|---|---:|"
-    for i in "${!names[@]}"; do echo "| ${names[$i]} | ${results[$i]} | ${seconds[$i]} |"; done
-  } >>"$GITHUB_STEP_SUMMARY"
-fi
+{
+  echo "| stage | result | seconds |"
+  echo "|---|---|---:|"
+  for i in "${!names[@]}"; do echo "| ${names[$i]} | ${results[$i]} | ${seconds[$i]} |"; done
+} | step_summary
 printf '\n%d passed, %d failed, %d skipped (stages), %ds in total; logs in target/ci-logs/\n' \
   "$passed" "$failed" "$skipped" $((SECONDS - total_start))
 ((failed == 0))

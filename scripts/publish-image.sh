@@ -48,10 +48,8 @@ digest="$(docker buildx imagetools inspect "$image:$sha" --format '{{json .Manif
 printf '%s@%s\n' "$image" "$digest"
 
 [[ -n "${GITHUB_OUTPUT:-}" ]] && printf 'digest=%s\n' "$digest" >>"$GITHUB_OUTPUT"
-if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
-  {
-    echo "### Published"
-    echo "\`$image@$digest\` as \`$image:$sha\` and \`$image:sha-${sha:0:7}\`, from:"
-    for ref in "${pushed[@]}"; do echo "- \`$ref\`"; done
-  } >>"$GITHUB_STEP_SUMMARY"
-fi
+{
+  echo "### Published"
+  echo "\`$image@$digest\` as \`$image:$sha\` and \`$image:sha-${sha:0:7}\`, from:"
+  for ref in "${pushed[@]}"; do echo "- \`$ref\`"; done
+} | step_summary

@@ -205,8 +205,7 @@ printf '%-34s %s\n' "non-2xx answers" "$non2xx"
 printf '%-34s %s (connect %s, read %s, write %s, timeout %s)\n' "transport errors" "$transport" "$connect" "$read" "$write" "$timeout"
 printf '%-34s %s\n' "/version reports the new SHA" "$versions_ok"
 
-if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
-  cat >>"$GITHUB_STEP_SUMMARY" <<EOF
+step_summary <<EOF
 ### Rolling update under load
 
 | | |
@@ -218,7 +217,6 @@ if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then
 | transport errors | $transport (connect $connect, read $read, write $write, timeout $timeout) |
 | /version reports the new SHA | $versions_ok |
 EOF
-fi
 
 failures=()
 [[ "$rollout_ok" == true ]] || failures+=("the rollout did not complete within $ROLLOUT_TIMEOUT")

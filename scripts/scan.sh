@@ -187,14 +187,8 @@ fi
 
 if wants binary && ((${#scanned[@]} > 0)); then
   require_tool cargo-audit "Run scripts/install-tools.sh (or: cargo install --locked cargo-audit)."
-  audit=(cargo audit)
-  db="$(advisory_db_checkout "$REPO_ROOT/target/advisory-dbs/advisory-db-3157b0e258782691")"
-  [[ -n "$db" ]] && audit+=(--db "$db" --no-fetch)
-  # Advisories accepted in deny.toml (each with its reason) are accepted here too.
-  while read -r id; do audit+=(--ignore "$id"); done < <(
-    sed -n '/^\[advisories\]/,/^\[/p' deny.toml 2>/dev/null | grep -v '^[[:space:]]*#' |
-      grep -o 'RUSTSEC-[0-9]\{4\}-[0-9]\{4\}' | sort -u
-  )
+  db="$(advisory_db_checkout)"
+  cargo_audit_command "$db"
   for arch in "${scanned[@]}"; do
     image="$(arch_image "$IMAGE" "$arch")"
     binary="$WORK/payload-$arch"
@@ -206,7 +200,7 @@ if wants binary && ((${#scanned[@]} > 0)); then
     docker cp "$cid:/payload" "$binary" >/dev/null || warn "could not copy /payload out of $image"
     docker rm "$cid" >/dev/null
     if [[ -f "$binary" ]]; then
-      check "cargo audit bin, linux/$arch" "${audit[@]}" bin "$binary"
+      check "cargo audit bin, linux/$arch" "${CARGO_AUDIT[@]}" bin "$binary"
     else
       FAILED_CHECKS+=("cargo audit bin, linux/$arch")
     fi

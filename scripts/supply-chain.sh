@@ -33,11 +33,7 @@ require_tool cargo-audit "Run scripts/install-tools.sh (or: cargo install --lock
 [[ -f deny.toml ]] || die "deny.toml is missing at the repository root; cargo-deny needs its policy."
 
 deny=(cargo deny --locked)
-audit=(cargo audit)
-# cargo-deny names each database folder after its URL; this is the folder for
-# the default RustSec URL, so the offline copy is found without a custom URL.
-db_root="$REPO_ROOT/target/advisory-dbs"
-db="$(advisory_db_checkout "$db_root/advisory-db-3157b0e258782691")"
+db="$(advisory_db_checkout)"
 if [[ -n "$db" ]]; then
   # --offline also stops `cargo metadata` from downloading crates, so fetch
   # them first (a no-op when they are already downloaded).
@@ -45,17 +41,11 @@ if [[ -n "$db" ]]; then
   # cargo-deny reads the database location only from its config file, so use
   # deny.toml with one line added: db-path pointing at the offline copy.
   grep -q '^\[advisories\]' deny.toml || die "deny.toml has no [advisories] table to add db-path to"
-  sed "s|^\[advisories\]\$|[advisories]\ndb-path = \"$db_root\"|" deny.toml >"$db_root/deny.toml"
-  deny+=(--offline --config "$db_root/deny.toml")
-  audit+=(--db "$db" --no-fetch)
+  sed "s|^\[advisories\]\$|[advisories]\ndb-path = \"$ADVISORY_DBS\"|" deny.toml >"$ADVISORY_DBS/deny.toml"
+  deny+=(--offline --config "$ADVISORY_DBS/deny.toml")
 fi
 
 check cargo-deny "${deny[@]}" check advisories bans licenses sources
-# cargo-audit has no ignore list of its own here: an advisory accepted in
-# deny.toml must be accepted for cargo-audit too, so the ignores are passed on.
-while read -r id; do audit+=(--ignore "$id"); done < <(
-  sed -n '/^\[advisories\]/,/^\[/p' deny.toml | grep -v '^[[:space:]]*#' |
-    grep -o 'RUSTSEC-[0-9]\{4\}-[0-9]\{4\}' | sort -u
-)
-check cargo-audit "${audit[@]}"
+cargo_audit_command "$db"
+check cargo-audit "${CARGO_AUDIT[@]}"
 finish_checks supply-chain

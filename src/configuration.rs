@@ -125,19 +125,15 @@ impl Settings {
     }
 }
 
-/// The environment variables the service reads.
-pub const ENV_VARS: [&str; 10] = [
-    "PORT",
-    "RUST_LOG",
-    "LOG_FORMAT",
-    "SHUTDOWN_DELAY_SECONDS",
-    "SHUTDOWN_TIMEOUT_SECONDS",
-    "REQUEST_TIMEOUT_SECONDS",
-    "MAX_BODY_BYTES",
-    "HEADER_READ_TIMEOUT_SECONDS",
-    "MAX_CONNECTIONS",
-    "MAX_CONCURRENT_REQUESTS",
-];
+/// The environment variables the service reads, in `--help` order: read
+/// from the clap definition above, which is their one home.
+pub fn env_vars() -> Vec<String> {
+    Cli::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .collect()
+}
 
 fn parse_in_range<T>(raw: &str, min: T, max: T, what: &str) -> Result<T, String>
 where
@@ -328,13 +324,25 @@ mod tests {
     }
 
     #[test]
-    fn every_documented_variable_has_an_argument() {
-        for name in ENV_VARS {
-            let found = Cli::command()
-                .get_arguments()
-                .any(|arg| arg.get_env().is_some_and(|env| env == name));
-            assert!(found, "{name} has no argument");
-        }
+    fn every_setting_is_read_from_a_variable() {
+        // env_vars() lists only arguments that have a variable; a setting
+        // added without `env = ...` would silently be missing from it.
+        let command = Cli::command();
+        let without: Vec<_> = command
+            .get_arguments()
+            .filter(|arg| !matches!(arg.get_id().as_str(), "help" | "version"))
+            .filter(|arg| arg.get_env().is_none())
+            .map(|arg| arg.get_id().to_string())
+            .collect();
+        assert!(
+            without.is_empty(),
+            "settings without a variable: {without:?}"
+        );
+        assert!(
+            env_vars().iter().any(|name| name == "PORT"),
+            "{:?}",
+            env_vars()
+        );
     }
 
     #[test]

@@ -83,25 +83,42 @@ crate_version() {
 # shows every problem; it fails at the end, naming the checks that failed.
 
 FAILED_CHECKS=()
+CHECK_ROWS=() # "| name | result | seconds |", for the job summary
+
+# step_summary: append standard input to the GitHub job's summary page when
+# there is one ($GITHUB_STEP_SUMMARY), so each stage script reports itself
+# and no workflow step has to parse its output; elsewhere it is discarded.
+step_summary() {
+  if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then cat >>"$GITHUB_STEP_SUMMARY"; else cat >/dev/null; fi
+}
 
 # check NAME COMMAND...: run one check of a stage, print its name and command,
 # and record a failure instead of exiting. COMMAND should be a program, not a
 # shell function (errexit does not apply inside a condition).
 check() {
-  local name="$1" start=$SECONDS rc=0
+  local name="$1" start=$SECONDS rc=0 result
   shift
   printf -- '--> %s: %s\n' "$name" "$*" >&2
   "$@" || rc=$?
   if ((rc == 0)); then
+    result=ok
     printf -- '--> %s: ok (%ds)\n' "$name" $((SECONDS - start)) >&2
   else
+    result="FAILED (exit $rc)"
     printf -- '--> %s: FAILED with exit code %d (%ds)\n' "$name" "$rc" $((SECONDS - start)) >&2
     FAILED_CHECKS+=("$name")
   fi
+  CHECK_ROWS+=("| ${name//|/\\|} | $result | $((SECONDS - start)) |")
 }
 
-# finish_checks STAGE: exit 1 naming the failed checks, or report success.
+# finish_checks STAGE: exit 1 naming the failed checks, or report success;
+# either way the checks' table goes to the job summary.
 finish_checks() {
+  if ((${#CHECK_ROWS[@]} > 0)); then
+    printf '### %s\n\n| check | result | seconds |\n|---|---|---:|\n' "$1"
+    printf '%s\n' "${CHECK_ROWS[@]}"
+    echo
+  fi | step_summary
   if ((${#FAILED_CHECKS[@]} > 0)); then
     local list
     list="$(printf '%s, ' "${FAILED_CHECKS[@]}")"
@@ -115,16 +132,28 @@ finish_checks() {
 # it as SKIPPED, never as PASSED.
 skip_stage() {
   printf 'SKIPPED: %s\n' "$*"
+  printf '**SKIPPED:** %s\n\n' "$*" | step_summary
   exit 3
 }
 
-# advisory_db_checkout DIR: when ADVISORY_DB names a RustSec advisory database
-# (a git checkout or a git bundle), clone it into DIR and print DIR; print
-# nothing when ADVISORY_DB is unset (the tools then fetch the live database).
+# ---------------------------------------------------------------------------
+# The RustSec advisory database, read by cargo-deny and cargo-audit in the
+# supply-chain and scan stages.
+
+# cargo-deny names each database folder after its URL; this is the folder for
+# the default RustSec URL, so an offline copy there is found without a custom
+# URL in deny.toml.
+ADVISORY_DBS="$REPO_ROOT/target/advisory-dbs"
+ADVISORY_DB_DIR="$ADVISORY_DBS/advisory-db-3157b0e258782691"
+
+# advisory_db_checkout: when ADVISORY_DB names a RustSec advisory database
+# (a git checkout or a git bundle), clone it into ADVISORY_DB_DIR and print
+# that path; print nothing when ADVISORY_DB is unset (the tools then fetch the
+# live database).
 # A relative ADVISORY_DB is taken relative to the repository root, which is
 # where scripts/ci.sh and .ci/run run from.
 advisory_db_checkout() {
-  local dest="$1" src="${ADVISORY_DB:-}" head
+  local dest="$ADVISORY_DB_DIR" src="${ADVISORY_DB:-}" head
   [[ -n "$src" ]] || return 0
   [[ "$src" == /* ]] || src="$REPO_ROOT/$src"
   [[ -e "$src" ]] || die "ADVISORY_DB=$ADVISORY_DB does not exist (resolved to $src). Point it at a git checkout or bundle of the RustSec advisory-db, or unset it to fetch the live database."
@@ -146,4 +175,19 @@ advisory_db_checkout() {
   ((age_days <= 90)) ||
     warn "the advisory snapshot is $age_days days old: advisories published since $committed are not checked. Refresh it, or run online (unset ADVISORY_DB)."
   printf '%s\n' "$dest"
+}
+
+# cargo_audit_command DB: set CARGO_AUDIT to the cargo-audit command line: the
+# offline database DB (from advisory_db_checkout; empty: fetch the live one),
+# and the advisories deny.toml accepts (each with its reason there), since
+# cargo-audit has no ignore list of its own here.
+cargo_audit_command() {
+  local id
+  CARGO_AUDIT=(cargo audit)
+  [[ -z "$1" ]] || CARGO_AUDIT+=(--db "$1" --no-fetch)
+  [[ -f "$REPO_ROOT/deny.toml" ]] || die "deny.toml is missing at the repository root; it holds the advisory policy."
+  while read -r id; do CARGO_AUDIT+=(--ignore "$id"); done < <(
+    sed -n '/^\[advisories\]/,/^\[/p' "$REPO_ROOT/deny.toml" | grep -v '^[[:space:]]*#' |
+      grep -o 'RUSTSEC-[0-9]\{4\}-[0-9]\{4\}' | sort -u
+  )
 }

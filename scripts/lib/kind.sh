@@ -3,7 +3,9 @@
 # scripts/rollout-test.sh tests against: one definition for both. Source it
 # after common.sh.
 
-APP=payload
+# The Deployment, Service and namespace are named after the crate (scripts/rename.sh
+# renames both together).
+APP="$(crate_name)"
 CLUSTER="${KIND_CLUSTER_NAME:-$APP}"
 CONTEXT="kind-$CLUSTER"
 NAMESPACE="$APP"

@@ -41,7 +41,7 @@ fn help_lists_every_variable() {
         .expect("the binary runs");
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for name in payload::configuration::ENV_VARS {
+    for name in payload::configuration::env_vars() {
         assert!(
             help.contains(&format!("[env: {name}")),
             "{name} missing from --help:\n{help}"
