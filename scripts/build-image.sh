@@ -50,13 +50,7 @@ while (($# > 0)); do
   esac
   shift
 done
-case "${platform#linux/}" in
-  all) archs=("${SHIP_ARCHS[@]}") ;;
-  *)
-    ship_triple "${platform#linux/}" >/dev/null || die "--platform: use amd64, arm64 or all"
-    archs=("${platform#linux/}")
-    ;;
-esac
+ship_platform_archs "$platform"
 
 IMAGE="${IMAGE:-payload:local}"
 

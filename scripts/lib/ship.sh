@@ -48,6 +48,19 @@ ship_triple() {
 # SHIP_ARCHS: every architecture an image is built for.
 SHIP_ARCHS=(amd64 arm64)
 
+# ship_platform_archs PLATFORM: set `archs` to the architectures a --platform
+# value names: all (SHIP_ARCHS), amd64, arm64, or linux/<arch>. For the
+# scripts, after common.sh (it dies with a hint on any other value).
+ship_platform_archs() {
+  case "${1#linux/}" in
+    all) archs=("${SHIP_ARCHS[@]}") ;;
+    *)
+      ship_triple "${1#linux/}" >/dev/null || die "--platform: use amd64, arm64 or all"
+      archs=("${1#linux/}")
+      ;;
+  esac
+}
+
 # arch_image IMAGE ARCH: the tag of ARCH's image, IMAGE's tag with -ARCH
 # appended: payload:local -> payload:local-arm64. Each platform is a separate
 # local image (a local engine keeps one platform per tag).
