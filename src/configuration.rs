@@ -90,7 +90,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The defaults, as documented in the README; what tests start from.
+    /// The defaults of the definition above; what tests start from.
     pub fn defaults() -> Self {
         // Every field has a default, so an empty command line always parses
         // (unless the test process itself exports a bad variable).
@@ -343,6 +343,31 @@ mod tests {
             "{:?}",
             env_vars()
         );
+    }
+
+    #[test]
+    fn the_documented_configuration_table_matches_the_definition() {
+        // docs/service.md is where users read the settings; its table must
+        // not drift from the definition (names, flags and defaults).
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/service.md");
+        let doc = std::fs::read_to_string(path).expect("docs/service.md is readable");
+        let command = Cli::command();
+        for arg in command
+            .get_arguments()
+            .filter(|arg| arg.get_env().is_some())
+        {
+            let env = arg.get_env().unwrap_or_default().to_string_lossy();
+            let long = arg.get_long().unwrap_or_default();
+            let default = arg
+                .get_default_values()
+                .first()
+                .map_or_else(String::new, |v| v.to_string_lossy().into_owned());
+            let row = format!("| `{env}` | `--{long}` | `{default}` |");
+            assert!(
+                doc.contains(&row),
+                "docs/service.md: no configuration row starting `{row}`; update the table to the definition in src/configuration.rs"
+            );
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! One layer instead of tower-http's `SetRequestId` and `PropagateRequestId`
 //! plus a `map_request` for the check: those look the header up five times
 //! and store a `RequestId` extension that nothing here reads, which cost
-//! about 800 instructions per request more (docs/performance.md).
+//! about 800 instructions per request more (callgrind).
 
 use std::future::Future;
 use std::pin::Pin;
