@@ -38,6 +38,27 @@ macro_rules! fail {
     };
 }
 
+/// Runs `command` to the end and returns its stdout; an error naming the
+/// command with its stderr when it cannot start or fails.
+pub fn output_of(command: &mut std::process::Command) -> Result<String> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let args: Vec<String> = command
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let out = command
+        .output()
+        .map_err(|e| Error(format!("cannot run {program}: {e}")))?;
+    if !out.status.success() {
+        fail!(
+            "{program} {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// A step, on stderr, in the format of `scripts/lib/common.sh`'s `log`.
 pub fn log(message: &str) {
     eprintln!("==> {message}");

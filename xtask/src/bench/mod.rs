@@ -40,6 +40,9 @@ pub fn run(args: Vec<String>) -> Result<()> {
             print!("{USAGE}");
             Ok(())
         }
+        Some(option) if option.starts_with('-') => fail!(
+            "name the benchmark before its options, e.g. cargo xtask bench throughput {option} (cargo xtask bench --help)"
+        ),
         Some(other) => fail!(
             "unknown benchmark '{other}': choose throughput, instructions or image (cargo xtask bench --help)"
         ),

@@ -47,18 +47,7 @@ pub fn require_tool(tool: &str, hint: &str) -> Result<PathBuf> {
 
 /// Runs a command and returns its stdout, or an error naming the command.
 pub fn output(program: &str, args: &[&str]) -> Result<String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| Error(format!("cannot run {program}: {e}")))?;
-    if !out.status.success() {
-        fail!(
-            "{program} {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    crate::output_of(Command::new(program).args(args))
 }
 
 /// The first line a tool prints about itself, on stdout or stderr (wrk and

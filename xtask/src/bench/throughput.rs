@@ -288,7 +288,8 @@ fn measure(options: &Options, binaries: &Binaries, work: &WorkDir) -> Result<Fig
             load.run(subject, endpoint, 2)?;
             let run = load.run(subject, endpoint, options.duration)?;
             log(&format!(
-                "{target:?}/{endpoint:?}: {} req/s, p50 {} ms, p99 {} ms, server CPU {}%, {:.1} CPU µs/request",
+                "{}: {} req/s, p50 {} ms, p99 {} ms, server CPU {}%, {:.1} CPU µs/request",
+                format!("{target:?}/{endpoint:?}").to_lowercase(),
                 run.wrk.requests_per_second(),
                 ms(us(run.wrk.p50_us)),
                 ms(us(run.wrk.p99_us)),
@@ -365,18 +366,24 @@ fn start_service(
         work.path(&format!("{key}.log")),
     )
     .on_cpu(0);
-    let mut server = Server::start(&launch)?;
-    server.wait_ready(
-        port,
-        "/readyz",
-        Duration::from_secs(10),
-        Duration::from_millis(10),
-    )?;
+    let server = start_ready(&launch, port, "/readyz")?;
     Ok(Subject {
         pids: vec![server.pid()],
         server,
         port,
     })
+}
+
+/// Starts a server and waits (10 s at most) until `path` answers 200.
+fn start_ready(launch: &Launch, port: u16, path: &str) -> Result<Server> {
+    let mut server = Server::start(launch)?;
+    server.wait_ready(
+        port,
+        path,
+        Duration::from_secs(10),
+        Duration::from_millis(10),
+    )?;
+    Ok(server)
 }
 
 /// nginx with one worker that answers `return 200`. `keepalive_requests`:
@@ -429,13 +436,7 @@ http {{
         cpu: Some(0),
         log: dir.join("stdout.log"),
     };
-    let mut server = Server::start(&launch)?;
-    server.wait_ready(
-        port,
-        "/",
-        Duration::from_secs(10),
-        Duration::from_millis(10),
-    )?;
+    let server = start_ready(&launch, port, "/")?;
     let workers = system::children(server.pid());
     if workers.len() != 1 {
         fail!("expected 1 nginx worker, found {}", workers.len());

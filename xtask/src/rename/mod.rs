@@ -163,6 +163,9 @@ fn check_against_repository(root: &Path, old: &str, new: &str) -> Result<()> {
 }
 
 fn check_git(root: &Path, request: &Request) -> Result<()> {
+    if Command::new("git").arg("--version").output().is_err() {
+        fail!("git is not installed: install it; the rename changes the files git tracks.");
+    }
     let inside = git(root, &["rev-parse", "--is-inside-work-tree"]);
     if !matches!(inside, Ok(ref out) if out.trim() == "true") {
         fail!(
@@ -184,23 +187,7 @@ fn check_git(root: &Path, request: &Request) -> Result<()> {
 
 /// Runs git in `dir`; its stdout, or an error with its stderr.
 fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .map_err(|e| {
-            Error(format!(
-                "cannot run git ({e}): install git; the rename changes the files git tracks."
-            ))
-        })?;
-    if !out.status.success() {
-        fail!(
-            "git {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    crate::output_of(Command::new("git").args(args).current_dir(dir))
 }
 
 /// One rename of the repository at `root`.
