@@ -122,7 +122,8 @@ pub(super) fn run(args: Vec<String>) -> Result<()> {
         let mut cells = vec![label];
         for endpoint in Endpoint::ALL {
             log(&format!(
-                "{variant:?}, {}: {small} then {} requests under callgrind",
+                "{}, {}: {small} then {} requests under callgrind",
+                format!("{variant:?}").to_lowercase(),
                 endpoint.path(),
                 options.requests
             ));
