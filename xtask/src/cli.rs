@@ -43,6 +43,12 @@ impl Args {
     }
 }
 
+/// Owned arguments, as `std::env::args` gives them (for tests).
+#[cfg(test)]
+pub(crate) fn owned(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| (*s).to_owned()).collect()
+}
+
 /// `value` as a whole number from `min` to `max` (digits only: no sign, no
 /// unit), or an error naming `flag`.
 pub fn parse_number(flag: &str, value: &str, min: u64, max: u64) -> Result<u64> {
@@ -57,10 +63,7 @@ mod tests {
     use super::*;
 
     fn args(list: &[&str]) -> Args {
-        Args::new(
-            list.iter().map(|s| (*s).to_owned()).collect(),
-            "cargo xtask x --help",
-        )
+        Args::new(owned(list), "cargo xtask x --help")
     }
 
     #[test]

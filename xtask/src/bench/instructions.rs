@@ -254,7 +254,7 @@ mod tests {
 
     #[test]
     fn requests_are_bounded_and_default_to_ten_thousand() {
-        let parse_args = |args: &[&str]| parse(args.iter().map(|s| (*s).to_owned()).collect());
+        let parse_args = |args: &[&str]| parse(crate::cli::owned(args));
         assert_eq!(
             parse_args(&[]).expect("valid").expect("not help").requests,
             10_000

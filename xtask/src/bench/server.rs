@@ -130,6 +130,7 @@ impl Server {
         let start = Instant::now();
         while !answers_200(port, path, Duration::from_secs(2)) {
             if let Ok(Some(status)) = self.child.try_wait() {
+                self.finish_log();
                 fail!(
                     "{} exited ({status}) before {path} answered 200; its log ({}):\n{}",
                     self.name,
@@ -199,10 +200,15 @@ impl Server {
                 }
             }
         };
+        self.finish_log();
+        clean
+    }
+
+    /// Waits until the log holds everything the exited server wrote.
+    fn finish_log(&mut self) {
         if let Some(copier) = self.copier.take() {
             let _ = copier.join();
         }
-        clean
     }
 }
 
@@ -243,6 +249,11 @@ mod tests {
             &dir,
         ))
         .expect("start");
+        // The line is written before the stop, not killed before the echo.
+        let start = Instant::now();
+        while server.log_lines() == 0 && start.elapsed() < Duration::from_secs(10) {
+            thread::sleep(Duration::from_millis(10));
+        }
         assert!(server.rss_kb().expect("rss") > 0);
         assert!(server.peak_rss_kb().expect("peak") >= server.rss_kb().expect("rss"));
         let pid = server.pid();

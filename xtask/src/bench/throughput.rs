@@ -752,7 +752,7 @@ mod tests {
     use super::*;
 
     fn parse_args(args: &[&str]) -> Result<Option<Options>> {
-        parse(args.iter().map(|s| (*s).to_owned()).collect())
+        parse(crate::cli::owned(args))
     }
 
     #[test]

@@ -446,7 +446,7 @@ mod tests {
     use super::*;
 
     fn parse_args(args: &[&str]) -> Result<Option<Request>> {
-        parse(args.iter().map(|s| (*s).to_owned()).collect())
+        parse(crate::cli::owned(args))
     }
 
     #[test]
