@@ -122,13 +122,15 @@ pub(super) fn run(args: &[String]) -> Result<()> {
     if options.nice && std::env::var_os(OWN_SESSION).is_none() {
         return rerun_in_own_session(args);
     }
+    // In the session of --nice: the process that started it, and waits.
+    let caller = std::os::unix::process::parent_id();
     let load_before = system::load_average();
     let binaries = Binaries::build(options.binary.as_deref())?;
     move_to_cpu_1(options.nice)?;
-    if options.nice {
-        watch_for_orphaning();
-    }
     let work = WorkDir::new(&format!("{}-bench", binaries.name))?;
+    if options.nice {
+        watch_for_orphaning(caller, work.0.clone());
+    }
     let figures = measure(&options, &binaries, &work)?;
     let report = Report {
         options: &options,
@@ -176,12 +178,15 @@ fn rerun_in_own_session(args: &[String]) -> Result<()> {
 }
 
 /// In its own session, Ctrl-C reaches only the parent: when the parent is
-/// gone, stop the whole session (this process's group: servers and wrk).
-fn watch_for_orphaning() {
-    let parent = std::os::unix::process::parent_id();
+/// gone, remove the work directory and stop the whole session (this
+/// process's group: itself, the servers and wrk).
+fn watch_for_orphaning(caller: u32, work: std::path::PathBuf) {
     thread::spawn(move || {
-        while std::os::unix::process::parent_id() == parent {
+        while std::os::unix::process::parent_id() == caller {
             thread::sleep(Duration::from_millis(200));
+        }
+        if std::env::var("KEEP_BENCH_DIR").as_deref() != Ok("1") {
+            let _ = fs::remove_dir_all(work);
         }
         let group = format!("-{}", std::process::id());
         let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
