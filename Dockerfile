@@ -52,6 +52,9 @@ WORKDIR /src
 FROM chef AS planner
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src/ src/
+# A workspace member (the repository's tooling, never built here) must be
+# present for cargo to load the workspace.
+COPY xtask/ xtask/
 RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
@@ -70,9 +73,11 @@ RUN source /opt/ship/ship.sh && ship_build_env \
         --recipe-path recipe.json
 # The sources by name, not `COPY . .`: the context also holds dist/ for the
 # prebuilt path, and a new binary there must not invalidate this layer. A
-# target Cargo.toml declares outside src/ needs its own COPY here and above.
+# target Cargo.toml declares outside src/ needs its own COPY here and above,
+# as does a workspace member (xtask/: cargo loads it, --bin builds only ours).
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src/ src/
+COPY xtask/ xtask/
 # Declared after the dependency layer so a new commit does not rebuild it.
 ARG GIT_SHA=unknown
 ARG BUILD_DATE=

@@ -2,8 +2,9 @@
 //! `POST /api/v1/slugify` handlers behind the same accept loop (hyper
 //! settings, connection cap), with no middleware and no logging.
 //!
-//! `scripts/bench.sh` measures it next to nginx and the real service, so
-//! the report shows how much of the gap to nginx is the framework itself and
+//! `cargo xtask bench throughput` measures it next to nginx and the real
+//! service (and `bench instructions` counts its instructions), so the
+//! report shows how much of the gap to nginx is the framework itself and
 //! how much the middleware stack and the access log add. Not a way to run
 //! the service: it has no request ids, limits, metrics or shutdown contract.
 

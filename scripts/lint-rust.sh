@@ -10,9 +10,9 @@ Usage: scripts/lint-rust.sh
 
 Runs, from the repository root:
   cargo fmt --all --check
-  cargo clippy --all-targets --all-features --locked -- -D warnings
-Lint levels live in Cargo.toml ([lints]); -D warnings turns every warning
-(rustc and clippy) into an error. Fails if either check fails.
+  cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+Lint levels live in Cargo.toml ([workspace.lints]: the service and xtask/
+share them); -D warnings turns every warning (rustc and clippy) into an error. Fails if either check fails.
 EOF_USAGE
 }
 
@@ -25,7 +25,8 @@ cargo fmt --version >/dev/null 2>&1 || die "rustfmt is missing: rustup component
 cargo clippy --version >/dev/null 2>&1 || die "clippy is missing: rustup component add clippy"
 
 check rustfmt cargo fmt --all --check
-# --all-targets lints tests, benches and examples too; --locked fails when
-# Cargo.lock is out of date instead of silently rewriting it.
-check clippy cargo clippy --all-targets --all-features --locked -- -D warnings
+# --workspace lints xtask/ too; --all-targets lints tests, benches and
+# examples; --locked fails when Cargo.lock is out of date instead of silently
+# rewriting it.
+check clippy cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 finish_checks rust-lint

@@ -15,8 +15,9 @@ Usage: scripts/test.sh [-- EXTRA NEXTEST ARGS]
 
 Runs every test except the heavy suites with stages of their own
 (tests/container.rs, tests/gates.rs, tests/reliability*.rs):
-  cargo nextest run --locked --no-fail-fast -E 'not binary(...)'
-  cargo test --doc --locked
+  cargo nextest run --workspace --locked --no-fail-fast -E 'not binary(...)'
+  cargo test --doc --workspace --locked
+(--workspace: xtask/'s unit tests too.)
 Without cargo-nextest it falls back to `cargo test` and says so
 (install: cargo install --locked cargo-nextest).
 EOF
@@ -56,12 +57,12 @@ if cargo nextest --version >/dev/null 2>&1; then
     expr="$(printf ' | binary(=%s)' "${heavy[@]}")"
     filter=(-E "not (${expr# | })")
   fi
-  check unit+http cargo nextest run --locked --no-fail-fast "${filter[@]}" "${extra[@]}"
+  check unit+http cargo nextest run --workspace --locked --no-fail-fast "${filter[@]}" "${extra[@]}"
 else
   warn "cargo-nextest is not installed; falling back to cargo test (install: cargo install --locked cargo-nextest)"
   targets=(--lib --bins)
   for t in "${light[@]}"; do targets+=(--test "$t"); done
-  check unit+http cargo test --locked --no-fail-fast "${targets[@]}" "${extra[@]}"
+  check unit+http cargo test --workspace --locked --no-fail-fast "${targets[@]}" "${extra[@]}"
 fi
-check doctests cargo test --doc --locked
+check doctests cargo test --doc --workspace --locked
 finish_checks test

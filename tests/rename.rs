@@ -1,13 +1,14 @@
-//! `scripts/rename.sh` renames the service everywhere, and the renamed
-//! repository still builds and passes its tests.
+//! `scripts/rename.sh` (`cargo xtask rename`) renames the service everywhere,
+//! and the renamed repository still builds and passes its tests.
 //!
 //! Each test works on a copy of the repository (tracked files plus new files
 //! that are not ignored) in a temporary directory with a git repository of its
 //! own, so the real checkout is never touched. They run `scripts/rename.sh`
-//! and, for the full rename, the copy's whole test suite (about a minute
-//! when the dependencies are already built), so they are ignored by default;
-//! the `rename-test` stage of `scripts/ci.sh` runs them:
-//! `cargo test --locked --test rename -- --ignored`.
+//! (which builds xtask in the copy) and, for the full rename, the copy's whole
+//! test suite (about a minute when the dependencies are already built), so
+//! they are ignored by default; the `rename-test` stage of `scripts/ci.sh`
+//! runs them: `cargo nextest run --locked --test rename --run-ignored only`.
+//! The keep-list and the leftover matcher are the rename's own (xtask).
 
 mod support;
 
@@ -16,20 +17,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use support::{RepoCopy, git, target_dir};
+use xtask::rename::{KEEP, Leftovers};
 
 /// The name the repository has now (the template's is `payload`).
 const OLD: &str = env!("CARGO_PKG_NAME");
-
-/// Phrases that contain the template's name but are not the service's name:
-/// http's status constant, its reason phrase, and Rust's term for what a panic
-/// carries. rename.sh keeps exactly these (its KEEP list, spelled the same);
-/// any other leftover fails the test.
-const KEEP: [&str; 4] = [
-    "PAYLOAD_TOO_LARGE",
-    "Payload Too Large",
-    "payload too large",
-    "panic payload",
-];
 
 /// The new name: `acme-svc`, unless the repository already has it.
 fn new_name() -> &'static str {
@@ -41,7 +32,7 @@ fn new_name() -> &'static str {
 }
 
 #[test]
-#[ignore = "compiles a renamed copy: scripts/ci.sh --only rename-test"]
+#[ignore = "rename-test: compiles and tests a renamed copy of the repository (minutes)"]
 fn a_renamed_copy_has_no_trace_of_the_old_name_builds_and_passes_its_tests() {
     let new = new_name();
     let new_snake = new.replace('-', "_");
@@ -135,7 +126,7 @@ fn a_renamed_copy_has_no_trace_of_the_old_name_builds_and_passes_its_tests() {
 }
 
 #[test]
-#[ignore = "run by scripts/ci.sh --only rename-test"]
+#[ignore = "rename-test: builds xtask in a copy of the repository"]
 fn invalid_names_are_refused_with_the_reason_and_nothing_changes() {
     let sandbox = Sandbox::fresh();
     sandbox.commit();
@@ -185,7 +176,7 @@ fn invalid_names_are_refused_with_the_reason_and_nothing_changes() {
 }
 
 #[test]
-#[ignore = "run by scripts/ci.sh --only rename-test"]
+#[ignore = "rename-test: builds xtask in a copy of the repository"]
 fn a_dirty_tree_is_refused_unless_forced_and_a_dry_run_writes_nothing() {
     let sandbox = Sandbox::fresh();
     sandbox.commit();
@@ -271,8 +262,16 @@ impl Sandbox {
         git(self.root(), &["status", "--porcelain"])
     }
 
+    /// Runs `program` in the copy. `cargo xtask` builds in the copy's own
+    /// target directory: a shared one would hold one `xtask` binary for two
+    /// checkouts.
     fn run(&self, program: &str, args: &[&str]) -> Run {
-        self.output(Command::new(program).args(args))
+        self.output(
+            Command::new(program)
+                .args(args)
+                .env_remove("CARGO_TARGET_DIR")
+                .env("CARGO_TERM_COLOR", "never"),
+        )
     }
 
     fn cargo(&self, target: &Path, args: &[&str]) -> Run {
@@ -300,12 +299,9 @@ impl Sandbox {
     /// any case and spelling (kebab, snake, and Pascal case run together), as
     /// `path:line: text` or `path (path)`; occurrences inside a KEEP phrase,
     /// or glued to the end of a longer word (like "api" in "openapi"), do
-    /// not count.
+    /// not count (`xtask::rename::Leftovers`).
     fn leftovers(&self) -> Vec<String> {
-        let spellings: Vec<String> = [OLD.to_owned(), OLD.replace('-', "_"), OLD.replace('-', "")]
-            .into_iter()
-            .map(|s| s.to_ascii_lowercase())
-            .collect();
+        let old = Leftovers::new(OLD, &KEEP);
         let listing = git(
             self.root(),
             &["ls-files", "-co", "--exclude-standard", "-z"],
@@ -315,61 +311,22 @@ impl Sandbox {
             if rel == "CHANGELOG.md" {
                 continue;
             }
-            if !hits(&rel.to_ascii_lowercase(), &spellings, &KEEP).is_empty() {
+            if !old.find(rel.as_bytes()).is_empty() {
                 found.push(format!("{rel} (path)"));
             }
             let Ok(bytes) = fs::read(self.path(rel)) else {
                 continue; // a file deleted since the listing
             };
             if bytes.contains(&0) {
-                continue; // binary: rename.sh skips it too
+                continue; // binary: the rename skips it too
             }
-            let text = String::from_utf8_lossy(&bytes).to_ascii_lowercase();
+            let text = String::from_utf8_lossy(&bytes);
             for (number, line) in text.lines().enumerate() {
-                if !hits(line, &spellings, &KEEP).is_empty() {
+                if !old.find(line.as_bytes()).is_empty() {
                     found.push(format!("{rel}:{}: {}", number + 1, line.trim()));
                 }
             }
         }
         found
     }
-}
-
-/// Byte offsets in `line` (lower-cased) where one of `spellings` (lower-case)
-/// starts, that no `keep` phrase covers and no letter or digit precedes.
-fn hits(line: &str, spellings: &[String], keep: &[&str]) -> Vec<usize> {
-    let mut kept = vec![false; line.len()];
-    for phrase in keep {
-        let phrase = phrase.to_ascii_lowercase();
-        for (start, _) in line.match_indices(phrase.as_str()) {
-            kept[start..start + phrase.len()].fill(true);
-        }
-    }
-    let mut offsets = Vec::new();
-    for spelling in spellings {
-        for (start, _) in line.match_indices(spelling.as_str()) {
-            let glued = line[..start]
-                .chars()
-                .next_back()
-                .is_some_and(|c| c.is_ascii_alphanumeric());
-            if !glued && !kept[start] {
-                offsets.push(start);
-            }
-        }
-    }
-    offsets
-}
-
-/// Runs in the normal test suite: the check the rename test relies on. No
-/// literal service name here: a renamed copy runs this test too.
-#[test]
-fn the_leftover_check_sees_every_spelling_but_not_the_kept_phrases() {
-    let name = vec!["svc".to_owned()];
-    let keep = ["SVC_TOO_LARGE", "panic svc"];
-    assert_eq!(hits("use svc::x; svc_http; x-svc", &name, &keep).len(), 3);
-    assert_eq!(hits("alert: svchigherrorratio", &name, &keep).len(), 1);
-    assert!(hits("statuscode::svc_too_large", &name, &keep).is_empty());
-    assert!(hits("a non-string panic svc", &name, &keep).is_empty());
-    assert!(hits("the websvc document", &name, &keep).is_empty());
-    assert_eq!(hits("panic svc, svc", &name, &keep), vec![11]);
 }

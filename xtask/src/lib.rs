@@ -1,0 +1,95 @@
+//! The repository's own tooling, run as `cargo xtask <command>` (the alias is
+//! in `.cargo/config.toml`): logic that computes something lives here, with
+//! unit tests, and the shell scripts only glue tools together.
+//!
+//! - `rename`: renames the service everywhere (`scripts/rename.sh` forwards
+//!   to it);
+//! - `bench`: the performance figures of docs/performance.md
+//!   (`scripts/bench.sh` forwards to it).
+
+pub mod bench;
+pub mod cli;
+pub mod manifest;
+pub mod rename;
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A failure the user can act on: the message says what was wrong and what to
+/// do. `main` prints it as `error: <message>` and exits 1.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Error(pub String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// `Err(Error(format!(...)))`.
+#[macro_export]
+macro_rules! fail {
+    ($($arg:tt)*) => {
+        return Err($crate::Error(format!($($arg)*)))
+    };
+}
+
+/// Runs `command` to the end and returns its stdout; an error naming the
+/// command with its stderr when it cannot start or fails.
+pub fn output_of(command: &mut std::process::Command) -> Result<String> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let args: Vec<String> = command
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let out = command
+        .output()
+        .map_err(|e| Error(format!("cannot run {program}: {e}")))?;
+    if !out.status.success() {
+        fail!(
+            "{program} {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A step, on stderr, in the format of `scripts/lib/common.sh`'s `log`.
+pub fn log(message: &str) {
+    eprintln!("==> {message}");
+}
+
+/// A warning, on stderr, as `scripts/lib/common.sh`'s `warn`.
+pub fn warn(message: &str) {
+    eprintln!("warning: {message}");
+}
+
+/// The repository root: the workspace that holds xtask/. Read at run time
+/// (`cargo run` sets `CARGO_MANIFEST_DIR` to xtask/), not baked in at build
+/// time, so a binary built in one checkout never works on another; without
+/// cargo, the nearest directory above the current one that has xtask/.
+pub fn project_root() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        let dir = PathBuf::from(dir);
+        if let Some(root) = dir.parent().filter(|_| dir.ends_with("xtask")) {
+            return Ok(root.to_path_buf());
+        }
+    }
+    let here = std::env::current_dir()
+        .map_err(|e| Error(format!("cannot read the current directory: {e}")))?;
+    match here
+        .ancestors()
+        .find(|dir| dir.join("xtask/Cargo.toml").is_file())
+    {
+        Some(root) => Ok(root.to_path_buf()),
+        None => fail!(
+            "{} is not inside the repository (no xtask/ above it): run `cargo xtask` from the checkout",
+            here.display()
+        ),
+    }
+}

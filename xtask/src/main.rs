@@ -1,0 +1,43 @@
+//! `cargo xtask <command>`: see lib.rs; this file only dispatches.
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+Usage: cargo xtask <command> [ARGS]
+
+Commands:
+  rename NEW_NAME [--force] [--dry-run]   rename the service everywhere
+  bench throughput|instructions|image     performance figures (docs/performance.md)
+
+`cargo xtask <command> --help` describes each.
+";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let command = args.next();
+    let rest: Vec<String> = args.collect();
+    let result = match command.as_deref() {
+        Some("rename") => xtask::rename::run(rest),
+        Some("bench") => xtask::bench::run(rest),
+        Some("-h" | "--help") => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(xtask::Error(format!(
+            "unknown command '{other}'; the commands are rename and bench (cargo xtask --help)"
+        ))),
+        None => {
+            eprint!("{USAGE}");
+            Err(xtask::Error(
+                "give a command, e.g. cargo xtask rename my-service".to_owned(),
+            ))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
