@@ -101,15 +101,10 @@ async fn not_found() -> Problem {
     Problem::for_status(StatusCode::NOT_FOUND)
 }
 
-/// The concurrency limit is full: 503 with a hint when to come back,
-/// instead of queueing requests without bound.
+/// The concurrency limit is full: [`problem::overloaded`].
 async fn overloaded(err: BoxError) -> Response {
     if err.is::<tower::load_shed::error::Overloaded>() {
-        let mut response = Problem::for_status(StatusCode::SERVICE_UNAVAILABLE).into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        response
+        problem::overloaded()
     } else {
         tracing::error!(error = %err, "unexpected middleware error");
         Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
