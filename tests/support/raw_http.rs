@@ -3,7 +3,10 @@
 //! two). Shared by `tests/api` and `tests/reliability`, which include this
 //! file with `#[path]` (`tests/support/mod.rs` is the repository-copy
 //! helper of other binaries).
-#![allow(dead_code, reason = "each test binary that includes this uses a part of it")]
+#![allow(
+    dead_code,
+    reason = "each test binary that includes this uses a part of it"
+)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
