@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::helpers::{problem, spawn_app, spawn_app_with, test_settings};
-use crate::raw_http::{SlowUpload, raw_exchange};
+use crate::raw_http::{SlowUpload, post_with, raw_exchange};
 
 #[tokio::test]
 async fn malformed_json_is_400() {
@@ -52,14 +52,9 @@ async fn oversized_chunked_body_is_413() {
     .await;
     // No content-length: the limit must hold while the body streams in.
     let chunk = "a".repeat(100);
-    let request = format!(
-        "POST /api/v1/slugify HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
-         transfer-encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
-        chunk.len()
-    );
-    raw_exchange(app.addr, request.as_bytes())
-        .await
-        .expect_status(413);
+    let body = format!("{:x}\r\n{chunk}\r\n0\r\n\r\n", chunk.len());
+    let request = post_with("transfer-encoding: chunked\r\n", body.as_bytes());
+    raw_exchange(app.addr, &request).await.expect_status(413);
 }
 
 #[tokio::test]
@@ -103,13 +98,7 @@ async fn wrong_method_is_405_with_allow() {
 #[tokio::test]
 async fn error_documents_carry_the_request_id() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .get(app.url("/nope"))
-        .header("x-request-id", "trace-me-42")
-        .send()
-        .await
-        .expect("sent");
+    let response = app.get_with_request_id("/nope", "trace-me-42").await;
     assert_eq!(problem(response).await["request_id"], "trace-me-42");
 }
 

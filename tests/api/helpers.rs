@@ -68,6 +68,15 @@ impl TestApp {
             .expect("request sent")
     }
 
+    pub(crate) async fn get_with_request_id(&self, path: &str, id: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("x-request-id", id)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     pub(crate) async fn post_json(&self, path: &str, body: &str) -> reqwest::Response {
         self.client
             .post(self.url(path))

@@ -7,11 +7,14 @@ const FORGED_LOG_LINE: &str = r#"x"}{"level":"ERROR","message":"forged"#;
 
 async fn echoed_id(sent: Option<&str>) -> String {
     let app = spawn_app().await;
-    let mut request = app.client.get(app.url("/healthz"));
-    if let Some(id) = sent {
-        request = request.header("x-request-id", id);
-    }
-    let response = request.send().await.expect("sent");
+    let response = match sent {
+        Some(id) => app.get_with_request_id("/healthz", id).await,
+        None => app.get("/healthz").await,
+    };
+    id_of(&response)
+}
+
+fn id_of(response: &reqwest::Response) -> String {
     response
         .headers()
         .get("x-request-id")
@@ -46,17 +49,10 @@ async fn an_unsafe_id_is_replaced() {
 async fn a_replaced_id_is_the_one_in_the_problem_document() {
     let app = spawn_app().await;
     let response = app
-        .client
-        .get(app.url("/no-such-route"))
-        .header("x-request-id", FORGED_LOG_LINE)
-        .send()
-        .await
-        .expect("sent");
+        .get_with_request_id("/no-such-route", FORGED_LOG_LINE)
+        .await;
     assert_eq!(response.status(), 404);
-    let header = response.headers()["x-request-id"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let header = id_of(&response);
     assert!(
         header.len() == 36 && header.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-'),
         "not a fresh UUID: {header}"

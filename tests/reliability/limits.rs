@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::figures::{change_percent, mib, report};
 use crate::load::{SLOW_ANSWER, SLOW_BODY};
 use crate::raw_http::{
-    Exchange, GET_HEALTHZ, SlowUpload, connect, post_json, raw_exchange, read_exchange,
+    Exchange, GET_HEALTHZ, SlowUpload, connect, post_json, post_with, raw_exchange, read_exchange,
 };
 use crate::server::{assert_healthy, spawn_server};
 
@@ -154,10 +154,9 @@ async fn chunked_upload_until_answered(addr: SocketAddr, limit: usize) -> (Excha
     let writer = tokio::spawn({
         let written = Arc::clone(&written);
         async move {
-            let head = "POST /api/v1/slugify HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
-                        transfer-encoding: chunked\r\n\r\n";
+            let head = post_with("transfer-encoding: chunked\r\n", b"");
             let chunk = format!("2000\r\n{}\r\n", "a".repeat(0x2000));
-            write_half.write_all(head.as_bytes()).await?;
+            write_half.write_all(&head).await?;
             while written.load(Ordering::Relaxed) < limit {
                 write_half.write_all(chunk.as_bytes()).await?;
                 written.fetch_add(0x2000, Ordering::Relaxed);

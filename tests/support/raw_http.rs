@@ -190,16 +190,25 @@ pub(crate) async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> Exchange {
     read_exchange(&mut stream, Duration::from_secs(5)).await
 }
 
-/// A complete JSON POST to the API, with `connection: close`.
-pub(crate) fn post_json(body: &[u8]) -> Vec<u8> {
+/// A POST to the API with a JSON content type, then `headers` (lines that
+/// each end in CRLF) and `body`, byte for byte as given: framing headers
+/// that a client library would correct are sent as they are.
+pub(crate) fn post_with(headers: &str, body: &[u8]) -> Vec<u8> {
     let mut request = format!(
         "POST /api/v1/slugify HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
+         {headers}\r\n"
     )
     .into_bytes();
     request.extend_from_slice(body);
     request
+}
+
+/// A complete JSON POST to the API, with `connection: close`.
+pub(crate) fn post_json(body: &[u8]) -> Vec<u8> {
+    post_with(
+        &format!("content-length: {}\r\nconnection: close\r\n", body.len()),
+        body,
+    )
 }
 
 /// A JSON POST whose body arrives in two parts: the request stays in flight
@@ -213,12 +222,8 @@ impl SlowUpload {
     /// Sends the head and the first `sent` bytes of `body`.
     pub(crate) async fn start(addr: SocketAddr, body: &str, sent: usize) -> Self {
         let mut stream = connect(addr).await;
-        let head = format!(
-            "POST /api/v1/slugify HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
-             content-length: {}\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).await.expect("head sent");
+        let head = post_with(&format!("content-length: {}\r\n", body.len()), b"");
+        stream.write_all(&head).await.expect("head sent");
         let (first, rest) = body.as_bytes().split_at(sent);
         stream.write_all(first).await.expect("body start sent");
         Self {
