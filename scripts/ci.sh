@@ -25,9 +25,9 @@ STAGES=(
   "scan|scripts/scan.sh|Trivy config and secret scans; SBOM and cargo audit bin per platform's image"
   "image-vuln|scripts/scan.sh vuln|Trivy vulnerability scan of the image (needs Trivy's online database)"
   "deploy|scripts/deploy-stage.sh|deploy to kind and check a rolling update drops no request"
-  "gates|cargo test --locked --test gates -- --ignored|plants one violation per gate in a copy of the repo; each gate must fail"
-  "rename-test|cargo nextest run --locked --test rename --run-ignored only|renames a copy of the repo with scripts/rename.sh (cargo xtask rename); the copy must build and pass its tests"
-  "reliability|scripts/reliability.sh --quick --debug|shutdown under load, 20 s soak, hostile input over raw sockets (tests/reliability.rs), then the API contract (schemathesis)"
+  "gates|cargo nextest run --locked --test gates --run-ignored only --no-fail-fast|plants one violation per gate in a copy of the repo; each gate must fail"
+  "rename-test|cargo nextest run --locked --test rename --run-ignored only --no-fail-fast|renames a copy of the repo with scripts/rename.sh (cargo xtask rename); the copy must build and pass its tests"
+  "reliability|scripts/reliability.sh --quick --debug|shutdown under load, 20 s soak, hostile input over raw sockets (tests/reliability/), then the API contract (schemathesis)"
   "fuzz|scripts/fuzz.sh --time 30|bounded cargo-fuzz run of the slug and request-body targets (nightly)"
 )
 

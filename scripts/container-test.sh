@@ -10,11 +10,13 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 Usage: scripts/container-test.sh [--platform amd64|arm64|all] [--from-archive FILE]
-                                 [-- TEST_ARGS...]
+                                 [-- NEXTEST_ARGS...]
        scripts/container-test.sh --archive FILE
 
-Runs `cargo test --test container` against each platform's image (build them
-first with scripts/build-image.sh): IMAGE's tag + -amd64 and + -arm64
+Runs the container suite's ignored tests,
+`cargo nextest run --test container --run-ignored only`, against each
+platform's image (build them first with scripts/build-image.sh): IMAGE's tag
++ -amd64 and + -arm64
 (default payload:local-amd64, payload:local-arm64). Every platform runs even
 after one fails; the stage fails when any did. Fails when no Docker engine
 answers or an image is missing. An image for another CPU than this machine's
@@ -23,14 +25,14 @@ needs QEMU's binfmt_misc handler (scripts/install-tools.sh --only emulation).
   --platform P         amd64, arm64 or all (default: all; PLATFORM sets the default)
   --archive FILE       only compile the suite into a cargo-nextest archive (no
                        Docker needed): the CI test job hands it to container-test
-  --from-archive FILE  run the suite from such an archive with cargo-nextest,
-                       without compiling (needs cargo-nextest, not Rust)
+  --from-archive FILE  run the suite from such an archive, without compiling
+                       (needs cargo-nextest, not Rust)
 
 Environment:
   IMAGE             base tag (default payload:local)
   EXPECTED_GIT_SHA  commit the images must report in /version (default: HEAD,
                     so a stale image from an older build fails)
-Arguments after `--` go to the test binary, e.g. `-- --nocapture`.
+Arguments after `--` go to cargo-nextest, e.g. `-- --no-capture`.
 EOF
 }
 
@@ -81,6 +83,7 @@ if [[ -n "$from_archive" ]]; then
   require_tool cargo-nextest "Install cargo-nextest (scripts/install-tools.sh --only cargo)."
 else
   require_tool cargo "Install Rust with rustup (https://rustup.rs)."
+  cargo nextest --version >/dev/null 2>&1 || die "cargo-nextest is not installed: scripts/install-tools.sh --only cargo"
 fi
 require_tool docker "Install Docker (Debian: apt-get install docker.io; elsewhere: https://docs.docker.com/engine/install/)."
 docker_engine_up ||
@@ -99,18 +102,18 @@ for arch in "${archs[@]}"; do
   fi
 done
 export EXPECTED_GIT_SHA="${EXPECTED_GIT_SHA:-$(git_sha)}"
-# Turns every "skipped: no engine/no image" in the tests into a failure.
-export PAYLOAD_CONTAINER_TESTS=required
 
 cd "$REPO_ROOT"
+# The tests that need Docker and the image are the ignored ones.
 if [[ -n "$from_archive" ]]; then
   # `cargo-nextest nextest` is what `cargo nextest` runs: no cargo, no Rust.
-  runner=(cargo-nextest nextest run --archive-file "$from_archive" --workspace-remap "$REPO_ROOT" --no-fail-fast)
+  runner=(cargo-nextest nextest run --archive-file "$from_archive" --workspace-remap "$REPO_ROOT")
 else
   # Compile once; each platform then only runs the test binary.
-  cargo test --locked --test container --no-run
-  runner=(cargo test --locked --test container --)
+  cargo nextest run --locked --test container --no-run
+  runner=(cargo nextest run --locked --test container)
 fi
+runner+=(--run-ignored only --no-fail-fast)
 for arch in "${archs[@]}"; do
   image="$(arch_image "$IMAGE" "$arch")"
   note=""

@@ -2,16 +2,17 @@
 # reliability stage: proves the service's side of zero-downtime deploys and
 # its hardening with figures, against the release binary that ships: a
 # shutdown under load, a soak at saturation, and hostile input over raw
-# sockets (tests/reliability.rs), then the API contract against its OpenAPI
-# document (scripts/api-contract.sh). The tests are #[ignore]d so the normal
-# test run stays fast; this script is how they run, locally and in CI.
+# sockets (tests/reliability/), then the API contract against its OpenAPI
+# document (scripts/api-contract.sh). The tests are ignored ("reliability: …")
+# so the normal test run stays fast; this script is how they run, locally and
+# in CI: cargo-nextest with --run-ignored only.
 set -euo pipefail
 
 usage() {
   cat <<'EOF'
 Usage: scripts/reliability.sh [--quick] [--debug] [--soak SECONDS] [TEST_FILTER]
 
-Builds the release binary and the reliability suite (tests/reliability.rs),
+Builds the release binary and the reliability suite (tests/reliability/),
 runs every case one at a time (they measure time and memory), and prints a
 table: case | expected outcome | observed outcome with figures. Then the API
 contract test (scripts/api-contract.sh) against the same build.
@@ -58,6 +59,7 @@ while (($# > 0)); do
 done
 
 require_tool cargo "Install Rust with rustup (https://rustup.rs)."
+cargo nextest --version >/dev/null 2>&1 || die "cargo-nextest is not installed: scripts/install-tools.sh --only cargo"
 [[ "$(uname -s)" == Linux ]] || die "the reliability suite reads /proc and sends signals with kill: run it on Linux (or in CI)"
 cd "$REPO_ROOT"
 out_dir="$REPO_ROOT/target/reliability"
@@ -66,22 +68,23 @@ output="$out_dir/output.txt"
 results="$out_dir/results.md"
 
 # Built first and timed separately, so a compile error reads as one and the
-# test run below is not slowed by a build (cargo test builds the binary the
-# tests spawn, CARGO_BIN_EXE_payload, in the same profile).
+# test run below is not slowed by a build (cargo builds the binary the tests
+# spawn, CARGO_BIN_EXE_payload, in the same profile).
 log "building the $profile_name binary and the suite (a cold release build takes minutes: fat LTO)"
 start=$SECONDS
-cargo test "${profile[@]}" --locked --test reliability --no-run
+cargo nextest run "${profile[@]}" --locked --test reliability --no-run
 log "built in $((SECONDS - start)) s"
 
 log "running the suite (soak: ${soak} s); load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 start=$SECONDS
 rc=0
-RELIABILITY_SOAK_SECONDS="$soak" cargo test "${profile[@]}" --locked --test reliability -- \
-  --ignored --test-threads=1 --nocapture "${filter[@]}" 2>&1 | tee "$output" || rc=$?
+# --no-capture runs the tests one at a time and passes their RESULT lines through.
+RELIABILITY_SOAK_SECONDS="$soak" cargo nextest run "${profile[@]}" --locked --test reliability \
+  --run-ignored only --no-capture "${filter[@]}" 2>&1 | tee "$output" || rc=$?
 elapsed=$((SECONDS - start))
 
-# Each test prints `RESULT<TAB>case<TAB>expected<TAB>observed`; libtest may
-# put `test NAME ... ` in front of the first one of a test.
+# Each test prints `RESULT<TAB>case<TAB>expected<TAB>observed`, anywhere on
+# a line (whatever the runner prints may come first).
 {
   printf '| case | expected | observed |\n|---|---|---|\n'
   awk -F'\t' '{
@@ -94,7 +97,7 @@ elapsed=$((SECONDS - start))
 
 printf '\n' >&2
 cat "$results"
-printf '\n%s\n' "$(grep -a '^test result:' "$output" || true)"
+printf '\n%s\n' "$(grep -a 'Summary \[' "$output" | sed 's/^ *//' || true)"
 [[ -z "${GITHUB_STEP_SUMMARY:-}" ]] || {
   printf '## Reliability (%s build, soak %s s)\n\n' "$profile_name" "$soak"
   cat "$results"
@@ -102,7 +105,7 @@ printf '\n%s\n' "$(grep -a '^test result:' "$output" || true)"
 
 contract_rc=0
 if ((${#filter[@]} == 0)); then
-  # The binary the suite ran: cargo test built it (CARGO_BIN_EXE_payload).
+  # The binary the suite ran: cargo built it with the suite (CARGO_BIN_EXE_payload).
   "$REPO_ROOT/scripts/api-contract.sh" --binary "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/$profile_name/$(crate_name)" ||
     contract_rc=$?
 else

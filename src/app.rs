@@ -45,6 +45,14 @@ impl From<&Settings> for RequestLimits {
 
 /// Builds the service's router.
 pub fn app(state: AppState, limits: RequestLimits) -> Router {
+    app_with(Router::new(), state, limits)
+}
+
+/// [`app`] with `extra` routes beside the service's, under the same
+/// middleware. For tests: a route that panics proves that this stack turns
+/// a panic into a 500 document, while the service itself has no such route
+/// (`app` adds none).
+pub fn app_with(extra: Router<AppState>, state: AppState, limits: RequestLimits) -> Router {
     // Only the API sheds load: probes and scrapes must keep answering while
     // the API is saturated, or the kubelet would restart a busy pod.
     let api = Router::new()
@@ -92,6 +100,7 @@ pub fn app(state: AppState, limits: RequestLimits) -> Router {
         .route("/metrics", get(crate::routes::metrics::metrics))
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(api)
+        .merge(extra)
         .fallback(not_found)
         .layer(middleware)
         .with_state(state)
@@ -101,15 +110,10 @@ async fn not_found() -> Problem {
     Problem::for_status(StatusCode::NOT_FOUND)
 }
 
-/// The concurrency limit is full: 503 with a hint when to come back,
-/// instead of queueing requests without bound.
+/// The concurrency limit is full: [`problem::overloaded`].
 async fn overloaded(err: BoxError) -> Response {
     if err.is::<tower::load_shed::error::Overloaded>() {
-        let mut response = Problem::for_status(StatusCode::SERVICE_UNAVAILABLE).into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        response
+        problem::overloaded()
     } else {
         tracing::error!(error = %err, "unexpected middleware error");
         Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()

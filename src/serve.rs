@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::configuration::Settings;
-use crate::http::problem::Problem;
+use crate::http::problem;
 
 /// Request headers larger than this get a 431 and the connection closes.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -132,11 +132,12 @@ impl Connections {
     }
 }
 
-/// The answer to a connection over `MAX_CONNECTIONS`.
+/// The answer to a connection over `MAX_CONNECTIONS`: [`problem::overloaded`]
+/// with the headers the router's middleware would have added, as this
+/// connection never reaches the router.
 fn shed() -> Response {
-    let mut response = Problem::for_status(StatusCode::SERVICE_UNAVAILABLE).into_response();
+    let mut response = problem::overloaded();
     let headers = response.headers_mut();
-    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -9,7 +9,7 @@
 //!
 //! They need the pinned tools (`scripts/install-tools.sh`) and take minutes,
 //! so they are ignored by default; `scripts/ci.sh --only gates` runs them:
-//! `cargo test --locked --test gates -- --ignored`.
+//! `cargo nextest run --locked --test gates --run-ignored only`.
 
 mod support;
 
@@ -156,7 +156,7 @@ fn workflow(step: &str) -> String {
 // ---------------------------------------------------------------- rust-lint
 
 #[test]
-#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn clippy_rejects_a_lint() {
     let sandbox = Sandbox::staged();
     sandbox.append(
@@ -168,7 +168,7 @@ fn clippy_rejects_a_lint() {
 }
 
 #[test]
-#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn rustfmt_rejects_unformatted_code() {
     let sandbox = Sandbox::staged();
     sandbox.append("src/lib.rs", "\npub fn gate_probe( )->u8{1}\n");
@@ -180,7 +180,7 @@ fn rustfmt_rejects_unformatted_code() {
 // ---------------------------------------------------------------- config-lint
 
 #[test]
-#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn actionlint_runs_shellcheck_on_run_blocks() {
     let sandbox = Sandbox::staged();
     sandbox.write(
@@ -192,7 +192,7 @@ fn actionlint_runs_shellcheck_on_run_blocks() {
 }
 
 #[test]
-#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn zizmor_rejects_an_unpinned_action() {
     let sandbox = Sandbox::staged();
     let step =
@@ -203,7 +203,7 @@ fn zizmor_rejects_an_unpinned_action() {
 }
 
 #[test]
-#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn shellcheck_rejects_an_unquoted_variable() {
     let sandbox = Sandbox::staged();
     sandbox.write("scripts/gate-probe.sh", UNQUOTED_ARGUMENT);
@@ -212,7 +212,7 @@ fn shellcheck_rejects_an_unquoted_variable() {
 }
 
 #[test]
-#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn hadolint_rejects_a_root_container() {
     let sandbox = Sandbox::staged();
     sandbox.append("Dockerfile", "\nUSER root\n");
@@ -221,7 +221,7 @@ fn hadolint_rejects_a_root_container() {
 }
 
 #[test]
-#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn yamllint_rejects_trailing_spaces() {
     let sandbox = Sandbox::staged();
     sandbox.append(
@@ -236,7 +236,7 @@ fn yamllint_rejects_trailing_spaces() {
 }
 
 #[test]
-#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn kubernetes_validate_rejects_an_unknown_field() {
     let sandbox = Sandbox::staged();
     // A misspelt field: the API server would silently drop it (no --strict
@@ -251,7 +251,7 @@ fn kubernetes_validate_rejects_an_unknown_field() {
 }
 
 #[test]
-#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn checkov_rejects_a_latest_image() {
     let sandbox = Sandbox::staged();
     let manifest = sandbox.read("k8s/base/deployment.yaml");
@@ -272,7 +272,7 @@ fn checkov_rejects_a_latest_image() {
 // ---------------------------------------------------------------- supply-chain
 
 #[test]
-#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn cargo_deny_rejects_a_copyleft_licence() {
     let sandbox = Sandbox::staged();
     sandbox.write(
@@ -286,7 +286,7 @@ fn cargo_deny_rejects_a_copyleft_licence() {
 }
 
 #[test]
-#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn cargo_deny_rejects_a_wildcard_dependency() {
     let sandbox = Sandbox::staged();
     // In Cargo.lock already (http and serde_json use it) but not a direct
@@ -297,7 +297,7 @@ fn cargo_deny_rejects_a_wildcard_dependency() {
 }
 
 #[test]
-#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn advisories_reject_a_vulnerable_crate() {
     let sandbox = Sandbox::staged();
     // smallvec 0.6.13: heap buffer overflow in insert_many (RUSTSEC-2021-0003).
@@ -316,7 +316,7 @@ fn advisories_reject_a_vulnerable_crate() {
 // ---------------------------------------------------------------- scan
 
 #[test]
-#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn trivy_config_rejects_a_root_container() {
     let sandbox = Sandbox::staged();
     sandbox.append("Dockerfile", "\nUSER root\n");
@@ -325,7 +325,7 @@ fn trivy_config_rejects_a_root_container() {
 }
 
 #[test]
-#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn trivy_secret_rejects_a_token() {
     let sandbox = Sandbox::staged();
     // Built at run time, so this file itself holds no token-shaped string.
@@ -338,7 +338,7 @@ fn trivy_secret_rejects_a_token() {
 // ---------------------------------------------------------------- reliability
 
 #[test]
-#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn schemathesis_rejects_a_rule_the_document_does_not_state() {
     let sandbox = Sandbox::staged();
     // A new validation rule in the handler, with no schema change: the
@@ -362,7 +362,7 @@ fn schemathesis_rejects_a_rule_the_document_does_not_state() {
 // ---------------------------------------------------------------- the runner
 
 #[test]
-#[ignore = "needs the pinned tools and minutes; run by scripts/ci.sh --only gates"]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn ci_sh_fails_when_a_stage_fails() {
     let sandbox = Sandbox::staged();
     sandbox.write("scripts/gate-probe.sh", UNQUOTED_ARGUMENT);

@@ -132,6 +132,17 @@ impl IntoResponse for Problem {
     }
 }
 
+/// The answer at a limit (concurrent API requests, open connections): 503
+/// with `Retry-After: 1`, so clients come back shortly instead of the server
+/// queueing requests without bound.
+pub fn overloaded() -> Response {
+    let mut response = Problem::for_status(StatusCode::SERVICE_UNAVAILABLE).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
 /// Response mapper: every response with an error status leaves as a problem
 /// document carrying the request id. It runs outside the request id layer
 /// (see `app.rs`), so the id is already on the response.

@@ -1,9 +1,9 @@
 //! Every error class of the contract, as problem documents.
 
-use crate::helpers::{
-    problem, raw_exchange, read_response, send_partial_post, spawn_app, spawn_app_with,
-    test_settings,
-};
+use std::time::Duration;
+
+use crate::helpers::{problem, spawn_app, spawn_app_with, test_settings};
+use crate::raw_http::{SlowUpload, post_with, raw_exchange};
 
 #[tokio::test]
 async fn malformed_json_is_400() {
@@ -52,13 +52,9 @@ async fn oversized_chunked_body_is_413() {
     .await;
     // No content-length: the limit must hold while the body streams in.
     let chunk = "a".repeat(100);
-    let request = format!(
-        "POST /api/v1/slugify HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
-         transfer-encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
-        chunk.len()
-    );
-    let response = raw_exchange(app.addr, request.as_bytes()).await;
-    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    let body = format!("{:x}\r\n{chunk}\r\n0\r\n\r\n", chunk.len());
+    let request = post_with("transfer-encoding: chunked\r\n", body.as_bytes());
+    raw_exchange(app.addr, &request).await.expect_status(413);
 }
 
 #[tokio::test]
@@ -102,13 +98,7 @@ async fn wrong_method_is_405_with_allow() {
 #[tokio::test]
 async fn error_documents_carry_the_request_id() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .get(app.url("/nope"))
-        .header("x-request-id", "trace-me-42")
-        .send()
-        .await
-        .expect("sent");
+    let response = app.get_with_request_id("/nope", "trace-me-42").await;
     assert_eq!(problem(response).await["request_id"], "trace-me-42");
 }
 
@@ -120,11 +110,13 @@ async fn a_slow_request_times_out_with_408() {
     };
     let app = spawn_app_with(settings).await;
     // Headers and half a body, then silence: the timeout must answer.
-    let mut stream = tokio::net::TcpStream::connect(app.addr)
-        .await
-        .expect("connects");
-    send_partial_post(&mut stream, r#"{"text": "slow"}"#, 5).await;
-    let response = read_response(&mut stream).await;
-    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
-    assert!(response.contains("application/problem+json"), "{response}");
+    let slow = SlowUpload::start(app.addr, r#"{"text": "slow"}"#, 10).await;
+    let exchange = slow.abandon(Duration::from_secs(5)).await;
+    exchange.expect_status(408).problem();
+    // Answered by the 1 s timeout, not sooner and not by giving up.
+    assert!(
+        exchange.answered_after >= Duration::from_millis(900)
+            && exchange.answered_after <= Duration::from_secs(3),
+        "{exchange:?}"
+    );
 }

@@ -68,6 +68,15 @@ impl TestApp {
             .expect("request sent")
     }
 
+    pub(crate) async fn get_with_request_id(&self, path: &str, id: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("x-request-id", id)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     pub(crate) async fn post_json(&self, path: &str, body: &str) -> reqwest::Response {
         self.client
             .post(self.url(path))
@@ -102,74 +111,4 @@ pub(crate) async fn problem(response: reqwest::Response) -> serde_json::Value {
         .to_owned();
     assert_eq!(content_type, "application/problem+json; charset=utf-8");
     response.json().await.expect("a JSON problem document")
-}
-
-/// Writes the head of a JSON POST whose body is `total_extra` bytes longer
-/// than `body_start`, then only `body_start`: the request stays in flight.
-pub(crate) async fn send_partial_post(
-    stream: &mut tokio::net::TcpStream,
-    body_start: &str,
-    total_extra: usize,
-) {
-    use tokio::io::AsyncWriteExt;
-    let head = format!(
-        "POST /api/v1/slugify HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        body_start.len() + total_extra
-    );
-    stream
-        .write_all(head.as_bytes())
-        .await
-        .expect("head written");
-    stream
-        .write_all(body_start.as_bytes())
-        .await
-        .expect("body start written");
-    stream.flush().await.expect("flushed");
-}
-
-/// Reads one response until the server closes the connection or 5 s pass.
-pub(crate) async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
-    use tokio::io::AsyncReadExt;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
-            Ok(Ok(0) | Err(_)) | Err(_) => break,
-            Ok(Ok(n)) => {
-                buf.extend_from_slice(&chunk[..n]);
-                if response_complete(&buf) {
-                    break;
-                }
-            }
-        }
-    }
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
-/// A response with a content-length is complete once that many body bytes
-/// arrived; good enough for the server's own responses.
-fn response_complete(buf: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(buf);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        return false;
-    };
-    head.lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse::<usize>().ok())
-                .flatten()
-        })
-        .is_some_and(|len| body.len() >= len)
-}
-
-/// Sends raw bytes on a fresh connection and reads the response.
-pub(crate) async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
-    use tokio::io::AsyncWriteExt;
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connects");
-    stream.write_all(request).await.expect("request written");
-    read_response(&mut stream).await
 }

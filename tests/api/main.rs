@@ -5,6 +5,9 @@ mod config;
 mod errors;
 mod helpers;
 mod metrics;
+mod overload;
+#[path = "../support/raw_http.rs"]
+mod raw_http;
 mod request_id;
 mod routes;
 mod shutdown;

@@ -5,7 +5,7 @@
 use axum::body::Body;
 use axum::http::{Request, header};
 use http_body_util::BodyExt;
-use payload::app::{RequestLimits, app};
+use payload::app::{RequestLimits, app, app_with};
 use payload::state::AppState;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -106,13 +106,20 @@ async fn method_not_allowed() {
 
 #[tokio::test]
 async fn a_panicking_handler_is_a_500_document() {
-    use axum::routing::get as route_get;
-    // No route of the service panics; this proves the safety net works if one ever does.
-    let router = axum::Router::new()
-        .route("/boom", route_get(boom))
-        .layer(tower_http_catch_panic());
+    // No route of the service panics: app_with adds one to the same stack
+    // that app() builds, so this proves app() installs the safety net.
+    let panicking = axum::Router::new().route("/boom", axum::routing::get(boom));
+    let router = app_with(
+        panicking,
+        AppState::new(),
+        RequestLimits::from(&test_settings()),
+    );
     let response = router.oneshot(get("/boom")).await.expect("infallible");
     assert_eq!(response.status(), 500);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/problem+json; charset=utf-8"
+    );
     let bytes = response
         .into_body()
         .collect()
@@ -121,14 +128,11 @@ async fn a_panicking_handler_is_a_500_document() {
         .to_bytes();
     let text = String::from_utf8_lossy(&bytes);
     assert!(!text.contains("secret"), "{text}");
+    let problem: Value = serde_json::from_slice(&bytes).expect("a JSON problem document");
+    assert_eq!(problem["status"], 500);
+    assert_eq!(problem["request_id"], "snapshot");
 }
 
 async fn boom() -> &'static str {
     panic!("secret internal detail")
-}
-
-fn tower_http_catch_panic() -> tower_http::catch_panic::CatchPanicLayer<
-    fn(Box<dyn std::any::Any + Send>) -> axum::response::Response,
-> {
-    tower_http::catch_panic::CatchPanicLayer::custom(payload::http::problem::from_panic)
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 use payload::configuration::Settings;
 use payload::startup::ShutdownOutcome;
 
-use crate::helpers::{read_response, send_partial_post, spawn_app_with, test_settings};
+use crate::helpers::{spawn_app_with, test_settings};
+use crate::raw_http::SlowUpload;
 
 fn with_delay(delay: u64, timeout: u64) -> Settings {
     Settings {
@@ -53,27 +54,19 @@ async fn new_connections_are_refused_after_the_delay() {
 
 #[tokio::test]
 async fn an_in_flight_request_completes_across_shutdown() {
-    use tokio::io::AsyncWriteExt;
-
     let mut app = spawn_app_with(with_delay(0, 5)).await;
-    let mut stream = tokio::net::TcpStream::connect(app.addr)
-        .await
-        .expect("connects");
-    let rest = r#"": "in flight"}"#;
-    send_partial_post(&mut stream, r#"{"text"#, rest.len()).await;
+    let upload = SlowUpload::start(app.addr, r#"{"text": "in flight"}"#, 6).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     app.begin_shutdown();
     // The listener is closed by now; the open request must still finish.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stream
-        .write_all(rest.as_bytes())
-        .await
-        .expect("rest of the body written");
-    let response = read_response(&mut stream).await;
+    let response = upload.finish().await;
 
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(response.contains(r#"{"slug":"in-flight"}"#), "{response}");
+    assert_eq!(
+        response.expect_status(200).body_text(),
+        r#"{"slug":"in-flight"}"#
+    );
     assert_eq!(app.stopped().await, ShutdownOutcome::Drained);
 }
 
@@ -84,10 +77,7 @@ async fn a_request_longer_than_the_timeout_is_cut_off_and_shutdown_still_ends() 
         ..with_delay(0, 1)
     })
     .await;
-    let mut stream = tokio::net::TcpStream::connect(app.addr)
-        .await
-        .expect("connects");
-    send_partial_post(&mut stream, r#"{"text": "never finished"#, 10).await;
+    let _never_finished = SlowUpload::start(app.addr, r#"{"text": "never finished"}"#, 10).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     app.begin_shutdown();

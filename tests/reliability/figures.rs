@@ -1,0 +1,48 @@
+//! The figures the suite prints: one `RESULT<TAB>case<TAB>expected<TAB>observed`
+//! line per case, and the arithmetic behind the observed column.
+
+use std::time::Duration;
+
+pub(crate) fn report(case: &str, expected: &str, observed: &str) {
+    println!("RESULT\t{case}\t{expected}\t{observed}");
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "figures for humans; counts stay far below 2^52"
+)]
+pub(crate) fn per_second(count: usize, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "figures for humans; RSS in KiB stays far below 2^52"
+)]
+pub(crate) fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// Percentage change from `from` to `to`.
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "figures for humans; RSS in KiB stays far below 2^52"
+)]
+pub(crate) fn change_percent(from: u64, to: u64) -> f64 {
+    (to as f64 - from as f64) * 100.0 / from as f64
+}
+
+pub(crate) fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The `p`-th percentile (0–100) of sorted latencies.
+pub(crate) fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() - 1) * p / 100]
+}
+
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
