@@ -61,13 +61,7 @@ while (($# > 0)); do
   esac
   shift
 done
-case "${platform#linux/}" in
-  all) archs=("${SHIP_ARCHS[@]}") ;;
-  *)
-    ship_triple "${platform#linux/}" >/dev/null || die "--platform: use amd64, arm64 or all"
-    archs=("${platform#linux/}")
-    ;;
-esac
+ship_platform_archs "$platform"
 
 if [[ -n "$archive" ]]; then
   require_tool cargo "Install Rust with rustup (https://rustup.rs)."

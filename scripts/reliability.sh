@@ -98,10 +98,10 @@ elapsed=$((SECONDS - start))
 printf '\n' >&2
 cat "$results"
 printf '\n%s\n' "$(grep -a 'Summary \[' "$output" | sed 's/^ *//' || true)"
-[[ -z "${GITHUB_STEP_SUMMARY:-}" ]] || {
+{
   printf '## Reliability (%s build, soak %s s)\n\n' "$profile_name" "$soak"
   cat "$results"
-} >>"$GITHUB_STEP_SUMMARY"
+} | step_summary
 
 contract_rc=0
 if ((${#filter[@]} == 0)); then

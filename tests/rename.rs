@@ -102,8 +102,8 @@ fn a_renamed_copy_has_no_trace_of_the_old_name_builds_and_passes_its_tests() {
         );
     }
 
-    // The renamed copy builds and passes its own tests (ignored heavy suites
-    // stay ignored; the container tests skip: no image has the new name).
+    // The renamed copy builds and passes its own tests (the heavy suites stay
+    // ignored: they have stages of their own).
     // The repository's own target directory: the dependencies are the same
     // crates with the same features, so they are reused and only the renamed
     // crate is compiled (a directory of its own would compile the whole
