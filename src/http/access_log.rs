@@ -15,17 +15,15 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::future::Future;
 use std::io::Write;
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::MatchedPath;
 use axum::http::{Method, Request, Response};
-use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
+use crate::http::on_response::{OnResponse, ResponseHook};
 use crate::http::problem::PanicMessage;
 use crate::http::request_id::REQUEST_ID;
 use crate::metrics::UNMATCHED_ROUTE;
@@ -61,7 +59,7 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = AccessLogFuture<S::Future>;
+    type Future = OnResponse<S::Future, RequestFields>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -78,20 +76,18 @@ where
         } else {
             tracing::enabled!(tracing::Level::INFO)
         };
-        AccessLogFuture {
-            fields: RequestFields {
-                method: request.method().clone(),
-                route,
-                started: logged.then(Instant::now),
-            },
-            inner: self.inner.call(request),
-        }
+        let fields = RequestFields {
+            method: request.method().clone(),
+            route,
+            started: logged.then(Instant::now),
+        };
+        OnResponse::new(self.inner.call(request), fields)
     }
 }
 
 /// What the line needs from the request, kept until the response.
 #[derive(Debug)]
-struct RequestFields {
+pub struct RequestFields {
     method: Method,
     route: Option<MatchedPath>,
     /// Set when the access line is enabled for this request.
@@ -106,27 +102,9 @@ impl RequestFields {
     }
 }
 
-pin_project! {
-    pub struct AccessLogFuture<F> {
-        #[pin]
-        inner: F,
-        fields: RequestFields,
-    }
-}
-
-impl<F, ResBody, E> Future for AccessLogFuture<F>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = ready!(this.inner.poll(cx));
-        if let Ok(response) = &result {
-            log(this.fields, response);
-        }
-        Poll::Ready(result)
+impl ResponseHook for RequestFields {
+    fn on_response<B>(&self, response: &Response<B>) {
+        log(self, response);
     }
 }
 

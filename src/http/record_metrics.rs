@@ -4,17 +4,15 @@
 //! every request, and `from_fn` clones and boxes the inner service and boxes
 //! its future each time. This one only wraps the inner future.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::MatchedPath;
 use axum::http::{Method, Request, Response};
-use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
+use crate::http::on_response::{OnResponse, ResponseHook};
 use crate::metrics::{Metrics, UNMATCHED_ROUTE};
 
 /// Records method, matched route, status and duration of each request.
@@ -52,7 +50,7 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = RecordMetricsFuture<S::Future>;
+    type Future = OnResponse<S::Future, Observation>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -62,49 +60,37 @@ where
         // Read before the call: the request moves into the inner service.
         let method = request.method().clone();
         let route = request.extensions().get::<MatchedPath>().cloned();
-        RecordMetricsFuture {
-            inner: self.inner.call(request),
+        let observation = Observation {
             metrics: Arc::clone(&self.metrics),
             method,
             route,
             started: Instant::now(),
-        }
+        };
+        OnResponse::new(self.inner.call(request), observation)
     }
 }
 
-pin_project! {
-    pub struct RecordMetricsFuture<F> {
-        #[pin]
-        inner: F,
-        metrics: Arc<Metrics>,
-        method: Method,
-        route: Option<MatchedPath>,
-        started: Instant,
-    }
+/// What the metrics need from the request, kept until the response.
+#[derive(Debug)]
+pub struct Observation {
+    metrics: Arc<Metrics>,
+    method: Method,
+    route: Option<MatchedPath>,
+    started: Instant,
 }
 
-impl<F, ResBody, E> Future for RecordMetricsFuture<F>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let result = ready!(this.inner.poll(cx));
-        if let Ok(response) = &result {
-            let route = this
-                .route
-                .as_ref()
-                .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
-            this.metrics.observe(
-                this.method,
-                route,
-                response.status(),
-                this.started.elapsed(),
-            );
-        }
-        Poll::Ready(result)
+impl ResponseHook for Observation {
+    fn on_response<B>(&self, response: &Response<B>) {
+        let route = self
+            .route
+            .as_ref()
+            .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+        self.metrics.observe(
+            &self.method,
+            route,
+            response.status(),
+            self.started.elapsed(),
+        );
     }
 }
 
