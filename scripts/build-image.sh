@@ -40,12 +40,10 @@ platform="${PLATFORM:-all}"
 while (($# > 0)); do
   case "$1" in
     -h | --help) usage; exit 0 ;;
-    --platform)
-      (($# >= 2)) || die "--platform needs a value: amd64, arm64 or all"
-      platform="$2"
-      shift
+    --platform | --platform=*)
+      platform="$(option_value "$@")" || exit 1
+      [[ "$1" == *=* ]] || shift
       ;;
-    --platform=*) platform="${1#--platform=}" ;;
     *) usage >&2; die "unknown argument '$1' (see --help)" ;;
   esac
   shift

@@ -45,12 +45,10 @@ platform="${PLATFORM:-all}" test_args=() archive="" from_archive=""
 while (($# > 0)); do
   case "$1" in
     -h | --help) usage; exit 0 ;;
-    --platform)
-      (($# >= 2)) || die "--platform needs a value: amd64, arm64 or all"
-      platform="$2"
-      shift
+    --platform | --platform=*)
+      platform="$(option_value "$@")" || exit 1
+      [[ "$1" == *=* ]] || shift
       ;;
-    --platform=*) platform="${1#--platform=}" ;;
     --archive | --from-archive)
       (($# >= 2)) || die "$1 needs a file name"
       if [[ "$1" == --archive ]]; then archive="$2"; else from_archive="$2"; fi

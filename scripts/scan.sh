@@ -43,12 +43,10 @@ parts=() platform="${PLATFORM:-all}"
 while (($# > 0)); do
   case "$1" in
     -h | --help) usage; exit 0 ;;
-    --platform)
-      (($# >= 2)) || die "--platform needs a value: amd64, arm64 or all"
-      platform="$2"
-      shift
+    --platform | --platform=*)
+      platform="$(option_value "$@")" || exit 1
+      [[ "$1" == *=* ]] || shift
       ;;
-    --platform=*) platform="${1#--platform=}" ;;
     config | secrets | sbom | binary | vuln) parts+=("$1") ;;
     *) usage >&2; die "unknown part '$1'" ;;
   esac

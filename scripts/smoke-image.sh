@@ -30,10 +30,10 @@ arch=""
 while (($# > 0)); do
   case "$1" in
     -h | --help) usage; exit 0 ;;
-    --platform)
-      (($# >= 2)) || die "--platform needs a value: amd64 or arm64"
-      arch="${2#linux/}"
-      shift
+    --platform | --platform=*)
+      arch="$(option_value "$@")" || exit 1
+      arch="${arch#linux/}"
+      [[ "$1" == *=* ]] || shift
       ;;
     *) usage >&2; die "unknown argument '$1' (see --help)" ;;
   esac

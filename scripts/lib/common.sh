@@ -36,6 +36,19 @@ no_arguments() {
   esac
 }
 
+# option_value "$@": the value of the option at the head of the arguments,
+# written `--name VALUE` or `--name=VALUE`. The caller shifts once more for
+# the first form: `[[ "$1" == *=* ]] || shift`.
+option_value() {
+  if [[ "$1" == *=* ]]; then
+    printf '%s\n' "${1#*=}"
+  elif (($# >= 2)); then
+    printf '%s\n' "$2"
+  else
+    die "$1 needs a value (see --help)"
+  fi
+}
+
 # require_tool NAME HINT: fail with an install hint when NAME is not on PATH.
 require_tool() {
   command -v "$1" >/dev/null 2>&1 ||
