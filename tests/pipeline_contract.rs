@@ -1125,3 +1125,76 @@ fn trivy_is_the_same_version_on_every_path() {
         }
     }
 }
+
+/// The sources the Dockerfile's self-contained path copies into `stage`:
+/// the first arguments of each plain `COPY` (not `--from`) in that stage.
+fn dockerfile_copies(dockerfile: &str, stage: &str) -> Vec<String> {
+    let mut in_stage = false;
+    let mut sources = Vec::new();
+    for line in dockerfile.lines().map(str::trim) {
+        if let Some(from) = line.strip_prefix("FROM ") {
+            in_stage = from.split_whitespace().last() == Some(stage);
+        } else if let Some(args) = line.strip_prefix("COPY ").filter(|_| in_stage) {
+            let words: Vec<&str> = args.split_whitespace().collect();
+            if words.iter().any(|w| w.starts_with("--")) {
+                continue;
+            }
+            if let Some((_destination, copied)) = words.split_last() {
+                sources.extend(copied.iter().map(|s| s.trim_end_matches('/').to_owned()));
+            }
+        }
+    }
+    sources
+}
+
+/// `docker build .` cannot run here (no base image can be pulled), so the
+/// docker-selfcontained job is the only run of that path. What most often
+/// breaks it is a file cargo needs but the build context or a `COPY` leaves
+/// out (a new workspace member, a build script): so rebuild the builder
+/// stage's source tree from the Dockerfile and .dockerignore, and have cargo
+/// load the workspace there and resolve it against Cargo.lock.
+#[test]
+fn the_self_contained_build_copies_everything_cargo_needs() {
+    let root = repo_root();
+    let dockerfile = fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile");
+    let dockerignore = fs::read_to_string(root.join(".dockerignore")).expect(".dockerignore");
+    let allowed: Vec<&str> = dockerignore
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix('!'))
+        .map(|path| path.trim_end_matches('/'))
+        .collect();
+
+    for stage in ["planner", "builder"] {
+        let sources = dockerfile_copies(&dockerfile, stage);
+        assert!(
+            sources.iter().any(|s| s == "Cargo.toml"),
+            "Dockerfile: stage {stage} copies no Cargo.toml; has the stage been renamed?"
+        );
+        let tree = tempfile::tempdir().expect("a temporary directory");
+        for source in &sources {
+            assert!(
+                allowed.contains(&source.as_str()),
+                "Dockerfile: stage {stage} copies {source}, which .dockerignore keeps out of \
+                 the build context; add `!{source}` there"
+            );
+            let status = Command::new("cp")
+                .args(["-R", source])
+                .arg(tree.path().join(source))
+                .current_dir(&root)
+                .status()
+                .expect("cp runs");
+            assert!(status.success(), "copy {source} into the context copy");
+        }
+        let output = Command::new(env!("CARGO"))
+            .args(["metadata", "--locked", "--offline", "--format-version", "1"])
+            .current_dir(tree.path())
+            .output()
+            .expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "Dockerfile: cargo cannot load the workspace from what stage {stage} copies \
+             ({sources:?}); COPY the missing files there and allow them in .dockerignore:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
