@@ -10,6 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use xtask::bench::system::{free_port, read_proc, status_kb};
 
 use crate::raw_http::{GET_HEALTHZ, raw_exchange};
 
@@ -41,7 +42,7 @@ struct LogLine {
 /// Starts the binary with `vars` over the test defaults (JSON logs at
 /// `info`, no shutdown delay) and waits until it listens.
 pub(crate) async fn spawn_server(vars: &[(&str, &str)]) -> Server {
-    let port = free_port();
+    let port = free_port().expect("a free port on 127.0.0.1");
     let mut child = Command::new(env!("CARGO_BIN_EXE_payload"))
         // A clean environment: a variable exported in the developer's shell
         // must not change what is measured.
@@ -81,13 +82,6 @@ pub(crate) async fn spawn_server(vars: &[(&str, &str)]) -> Server {
         .wait_for_log("listening", Duration::from_secs(10))
         .await;
     server
-}
-
-/// A port that was free a moment ago. The server binds it right after; a
-/// collision with another process in between is possible but rare.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("binds port 0");
-    listener.local_addr().expect("a bound address").port()
 }
 
 /// Reads JSON log lines until the process closes stdout.
@@ -257,15 +251,8 @@ impl Drop for Server {
 
 /// A `kB` field of /proc/<pid>/status, such as `VmRSS` or `VmHWM`.
 pub(crate) fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("reads /proc/<pid>/status");
-    status
-        .lines()
-        .find_map(|line| {
-            let value = line.strip_prefix(field)?.strip_prefix(':')?;
-            value.trim().strip_suffix("kB")?.trim().parse().ok()
-        })
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+    let status = read_proc(pid, "status").unwrap_or_else(|e| panic!("{e}"));
+    status_kb(&status, field).unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 /// After every hostile case: the service still answers its liveness probe.

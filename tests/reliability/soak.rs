@@ -2,7 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::figures::{change_percent, load_average, mib, millis, per_second, percentile, report};
+use xtask::bench::stats::percentile;
+use xtask::bench::system::load_average;
+
+use crate::figures::{change_percent, mib, millis, per_second, report};
 use crate::load::{LoadGenerator, Outcome, Sample};
 use crate::server::{proc_status_kib, spawn_server};
 
@@ -58,8 +61,8 @@ async fn soak_at_saturation_has_no_errors_and_flat_memory() {
         .iter()
         .filter(|s| s.outcome != Outcome::Ok)
         .collect();
-    let mut latencies: Vec<Duration> = samples.iter().map(|s| s.end - s.start).collect();
-    latencies.sort_unstable();
+    let latencies_ms: Vec<f64> = samples.iter().map(|s| millis(s.end - s.start)).collect();
+    let latency_ms = |p| percentile(&latencies_ms, p).unwrap_or(f64::NAN);
     let growth = change_percent(rss_settled, rss_end);
     report(
         &format!(
@@ -74,9 +77,9 @@ async fn soak_at_saturation_has_no_errors_and_flat_memory() {
             errors.len(),
             samples.len(),
             per_second(samples.len(), elapsed),
-            millis(percentile(&latencies, 50)),
-            millis(percentile(&latencies, 99)),
-            millis(percentile(&latencies, 100)),
+            latency_ms(50.0),
+            latency_ms(99.0),
+            latency_ms(100.0),
             mib(rss_settled),
             mib(rss_end),
             rss_trend,
