@@ -246,18 +246,6 @@ mod tests {
     }
 
     #[test]
-    fn defaults_match_the_documented_table() {
-        let s = Settings::defaults();
-        assert_eq!(s.port, 8080);
-        assert_eq!(s.log_filter, "info");
-        assert_eq!(s.log_format, LogFormat::Json);
-        assert_eq!(s.shutdown_delay_seconds, 5);
-        assert_eq!(s.shutdown_timeout_seconds, 20);
-        assert_eq!(s.request_timeout_seconds, 10);
-        assert_eq!(s.max_body_bytes, 65536);
-    }
-
-    #[test]
     fn reads_flags() {
         let s = Settings::from_args([
             "--port",
