@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{BoxError, Router};
 use tower::ServiceBuilder;
@@ -115,7 +115,6 @@ async fn overloaded(err: BoxError) -> Response {
     if err.is::<tower::load_shed::error::Overloaded>() {
         problem::overloaded()
     } else {
-        tracing::error!(error = %err, "unexpected middleware error");
-        Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+        problem::internal_error("unexpected middleware error", &err)
     }
 }

@@ -14,9 +14,21 @@ use std::fmt;
 use serde::Serialize;
 use serde::de::{self, DeserializeOwned, Deserializer, Unexpected, Visitor};
 
-use crate::http::problem::Problem;
+use crate::http::problem::{self, Problem};
 
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// A 200 whose body is already JSON text.
+pub fn json_response(body: impl IntoResponse) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(JSON_CONTENT_TYPE),
+        )],
+        body,
+    )
+        .into_response()
+}
 
 /// A JSON request body, deserialised with the API's error mapping.
 #[derive(Debug, Clone)]
@@ -187,18 +199,8 @@ pub struct JsonBody<T>(pub T);
 impl<T: Serialize> IntoResponse for JsonBody<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
-            Ok(body) => (
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(JSON_CONTENT_TYPE),
-                )],
-                body,
-            )
-                .into_response(),
-            Err(err) => {
-                tracing::error!(error = %err, "cannot serialise a response");
-                Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
-            }
+            Ok(body) => json_response(body),
+            Err(err) => problem::internal_error("cannot serialise a response", &err),
         }
     }
 }

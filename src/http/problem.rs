@@ -132,6 +132,14 @@ impl IntoResponse for Problem {
     }
 }
 
+/// A 500 for a failure that is a bug, not the client's doing: the cause goes
+/// to the log only (it may hold internal details), the client gets the
+/// plain problem document.
+pub fn internal_error(what: &str, cause: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %cause, "{what}");
+    Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
+}
+
 /// The answer at a limit (concurrent API requests, open connections): 503
 /// with `Retry-After: 1`, so clients come back shortly instead of the server
 /// queueing requests without bound.

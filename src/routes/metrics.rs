@@ -1,10 +1,10 @@
 //! Prometheus scrape endpoint.
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::http::problem::Problem;
+use crate::http::problem::{self, Problem};
 use crate::state::AppState;
 
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -28,6 +28,6 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             text,
         )
             .into_response(),
-        Err(_) => Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
+        Err(err) => problem::internal_error("cannot encode the metrics", &err),
     }
 }

@@ -5,13 +5,12 @@
 
 use std::sync::LazyLock;
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use utoipa::OpenApi;
 
 use super::{health, metrics, slugify, version};
-use crate::http::json::JSON_CONTENT_TYPE;
-use crate::http::problem::Problem;
+use crate::http::json::json_response;
+use crate::http::problem::{self, Problem};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -53,18 +52,8 @@ static DOCUMENT: LazyLock<Result<String, String>> =
     ))]
 pub async fn openapi_json() -> Response {
     match DOCUMENT.as_ref() {
-        Ok(document) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(JSON_CONTENT_TYPE),
-            )],
-            document.as_str(),
-        )
-            .into_response(),
-        Err(err) => {
-            tracing::error!(error = %err, "cannot render the OpenAPI document");
-            Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response()
-        }
+        Ok(document) => json_response(document.as_str()),
+        Err(err) => problem::internal_error("cannot render the OpenAPI document", err),
     }
 }
 
