@@ -17,10 +17,7 @@ USAGE
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-case "${1:-}" in
-  -h | --help) usage; exit 0 ;;
-esac
-(($# == 3)) || { usage >&2; die "expected IMAGE, VERSION and OUT_DIR"; }
+expect_arguments 3 "IMAGE, VERSION and OUT_DIR" "$@"
 image="$1" version="$2" out="$3"
 require_tool docker "Install Docker."
 require_tool file "Install file (Debian: apt-get install file)."

@@ -16,10 +16,7 @@ USAGE
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-case "${1:-}" in
-  -h | --help) usage; exit 0 ;;
-esac
-(($# == 1)) || { usage >&2; die "expected one commit SHA"; }
+expect_arguments 1 "one commit SHA" "$@"
 sha="$1"
 [[ "$sha" =~ ^[0-9a-f]{40}$ ]] || die "expected a full 40-hex commit SHA, not '$sha'"
 

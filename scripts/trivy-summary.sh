@@ -14,10 +14,7 @@ USAGE
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-case "${1:-}" in
-  -h | --help) usage; exit 0 ;;
-esac
-(($# == 2)) || { usage >&2; die "expected REPORT.json and OUT.sarif"; }
+expect_arguments 2 "REPORT.json and OUT.sarif" "$@"
 report="$1" sarif="$2"
 [[ -f "$report" ]] || die "no Trivy report at $report"
 require_tool trivy

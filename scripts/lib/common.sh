@@ -36,6 +36,18 @@ no_arguments() {
   esac
 }
 
+# expect_arguments N WHAT "$@": the argument handling of a script that takes
+# N positional arguments: --help prints the script's `usage`; another count is
+# refused with it, saying what was expected (WHAT).
+expect_arguments() {
+  local count="$1" what="$2"
+  shift 2
+  case "${1:-}" in
+    -h | --help) usage; exit 0 ;;
+  esac
+  (($# == count)) || { usage >&2; die "expected $what"; }
+}
+
 # option_value "$@": the value of the option at the head of the arguments,
 # written `--name VALUE` or `--name=VALUE`. The caller shifts once more for
 # the first form: `[[ "$1" == *=* ]] || shift`.
