@@ -1133,54 +1133,162 @@ fn dockerfile_copies(dockerfile: &str, stage: &str) -> Vec<String> {
     sources
 }
 
+/// What `cargo metadata --no-deps` says cargo needs to load the workspace in
+/// `dir`: each member's manifest and the source file of each of its targets
+/// (library, binaries, build script), as paths relative to `dir`. `--no-deps`
+/// reads only the workspace's own files, so it needs no registry: with
+/// dependencies it would download every platform's crates, and fail offline on
+/// a machine that has never fetched them.
+fn workspace_files(dir: &Path) -> Result<Vec<String>, String> {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+        ])
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("cargo metadata does not run: {e}"))?;
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
+    // Paths in the output are absolute; canonicalize so a symlinked temp dir
+    // still strips.
+    let base = dir.canonicalize().map_err(|e| e.to_string())?;
+    let relative = |path: &serde_json::Value| {
+        let path = Path::new(path.as_str().unwrap_or_default());
+        path.strip_prefix(&base)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned()
+    };
+    let mut files = Vec::new();
+    for package in metadata["packages"].as_array().into_iter().flatten() {
+        files.push(relative(&package["manifest_path"]));
+        for target in package["targets"].as_array().into_iter().flatten() {
+            let kinds = target["kind"].as_array().into_iter().flatten();
+            // Tests, benches and examples are not built by the image.
+            if kinds
+                .filter_map(serde_json::Value::as_str)
+                .any(|kind| ["lib", "bin", "custom-build", "proc-macro"].contains(&kind))
+            {
+                files.push(relative(&target["src_path"]));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 /// `docker build .` cannot run here (no base image can be pulled), so the
 /// docker-selfcontained job is the only run of that path. What most often
 /// breaks it is a file cargo needs but the build context or a `COPY` leaves
-/// out (a new workspace member, a build script): so rebuild the builder
-/// stage's source tree from the Dockerfile and .dockerignore, and have cargo
-/// load the workspace there and resolve it against Cargo.lock.
+/// out (a new workspace member, a build script): so rebuild each stage's source
+/// tree from the Dockerfile and .dockerignore and check that cargo loads the
+/// same workspace there, with every file the image's build compiles first.
+/// Resolution needs nothing more: the stage copies Cargo.lock, which every
+/// `--locked` build in the pipeline keeps in step with the manifests.
 #[test]
 fn the_self_contained_build_copies_everything_cargo_needs() {
     let root = repo_root();
     let dockerfile = fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile");
     let dockerignore = fs::read_to_string(root.join(".dockerignore")).expect(".dockerignore");
+    if let Err(problem) = self_contained_copy_problem(&root, &dockerfile, &dockerignore) {
+        panic!("{problem}");
+    }
+}
+
+/// The check above must fail when a stage leaves out what cargo builds.
+#[test]
+fn the_self_contained_check_finds_a_missing_build_script_and_member() {
+    let root = repo_root();
+    let dockerfile = fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile");
+    let dockerignore = fs::read_to_string(root.join(".dockerignore")).expect(".dockerignore");
+    let without_build_script = dockerfile.replace(" build.rs ./", " ./");
+    let problem = self_contained_copy_problem(&root, &without_build_script, &dockerignore)
+        .expect_err("a stage without build.rs passes");
+    assert!(
+        problem.contains("\"build.rs\"") && problem.contains("COPY"),
+        "{problem}"
+    );
+    let without_member: String = dockerfile
+        .lines()
+        .filter(|line| !line.starts_with("COPY xtask/"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let problem = self_contained_copy_problem(&root, &without_member, &dockerignore)
+        .expect_err("a stage without the xtask member passes");
+    assert!(problem.contains("cannot load the workspace"), "{problem}");
+}
+
+/// Rebuilds each stage's source tree from `dockerfile` and `dockerignore` and
+/// says what is wrong when cargo would not find there what it builds.
+fn self_contained_copy_problem(
+    root: &Path,
+    dockerfile: &str,
+    dockerignore: &str,
+) -> Result<(), String> {
     let allowed: Vec<&str> = dockerignore
         .lines()
         .filter_map(|line| line.trim().strip_prefix('!'))
         .map(|path| path.trim_end_matches('/'))
         .collect();
+    let needed = workspace_files(root).map_err(|e| format!("cargo metadata: {e}"))?;
 
     for stage in ["planner", "builder"] {
-        let sources = dockerfile_copies(&dockerfile, stage);
-        assert!(
-            sources.iter().any(|s| s == "Cargo.toml"),
-            "Dockerfile: stage {stage} copies no Cargo.toml; has the stage been renamed?"
-        );
+        let sources = dockerfile_copies(dockerfile, stage);
+        for file in ["Cargo.toml", "Cargo.lock"] {
+            if !sources.iter().any(|s| s == file) {
+                return Err(format!(
+                    "Dockerfile: stage {stage} copies no {file}; COPY it (the build is \
+                     --locked), or has the stage been renamed?"
+                ));
+            }
+        }
         let tree = tempfile::tempdir().expect("a temporary directory");
         for source in &sources {
-            assert!(
-                allowed.contains(&source.as_str()),
-                "Dockerfile: stage {stage} copies {source}, which .dockerignore keeps out of \
-                 the build context; add `!{source}` there"
-            );
-            let status = Command::new("cp")
-                .args(["-R", source])
-                .arg(tree.path().join(source))
-                .current_dir(&root)
-                .status()
-                .expect("cp runs");
-            assert!(status.success(), "copy {source} into the context copy");
+            if !allowed.contains(&source.as_str()) {
+                return Err(format!(
+                    "Dockerfile: stage {stage} copies {source}, which .dockerignore keeps out \
+                     of the build context; add `!{source}` there"
+                ));
+            }
+            copy_tree(&root.join(source), &tree.path().join(source));
         }
-        let output = Command::new(env!("CARGO"))
-            .args(["metadata", "--locked", "--offline", "--format-version", "1"])
-            .current_dir(tree.path())
-            .output()
-            .expect("cargo runs");
-        assert!(
-            output.status.success(),
-            "Dockerfile: cargo cannot load the workspace from what stage {stage} copies \
-             ({sources:?}); COPY the missing files there and allow them in .dockerignore:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let found = workspace_files(tree.path()).map_err(|e| {
+            format!(
+                "Dockerfile: cargo cannot load the workspace from what stage {stage} copies \
+                 ({sources:?}); COPY the missing files there and allow them in \
+                 .dockerignore:\n{e}"
+            )
+        })?;
+        let missing: Vec<&String> = needed
+            .iter()
+            .filter(|file| !found.contains(file) || !tree.path().join(file).is_file())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "Dockerfile: stage {stage} copies {sources:?}, which leaves out {missing:?} \
+                 that cargo builds; COPY them there and allow them in .dockerignore"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Copies a file, or a directory with everything under it, creating parents.
+fn copy_tree(from: &Path, to: &Path) {
+    if from.is_dir() {
+        for entry in fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display())) {
+            let entry = entry.expect("a directory entry");
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        fs::create_dir_all(to.parent().expect("a parent")).expect("create the parent");
+        fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
     }
 }
