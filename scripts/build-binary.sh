@@ -145,8 +145,9 @@ for build in "${builds[@]}"; do
   dest="dist/linux/$arch/payload"
   mkdir -p "$(dirname "$dest")"
   # Copy then rename: replacing the file in place fails ("text file busy")
-  # while a process runs the previous binary.
-  cp "$binary" "$dest.tmp"
+  # while a process runs the previous binary. An explicit mode: a copy's mode
+  # comes from the umask, and under 027 the image's uid 65532 could not run it.
+  install -m 0755 "$binary" "$dest.tmp"
   mv -f "$dest.tmp" "$dest"
   size=$(stat -c %s "$dest")
   log "static binary: $dest ($size bytes, $(numfmt --to=iec --suffix=B "$size"), $target)"

@@ -75,7 +75,7 @@ while read -r cli; do
   fi
 done < <(type -ap docker)
 ((${#build_cmd[@]} > 0)) ||
-  die "no BuildKit-capable docker client found: install the buildx plugin (Debian: apt-get install docker-buildx; elsewhere: https://docs.docker.com/build/install-buildx/)"
+  die "no BuildKit-capable docker client found: install Docker's buildx plugin (Docker CE: apt-get install docker-buildx-plugin; Debian 13 and later: apt-get install docker-buildx; elsewhere: https://docs.docker.com/build/install-buildx/), or use a Docker client older than 23 (Debian 12's docker.io)"
 docker_cli="${build_cmd[0]}"
 [[ "$docker_cli" == env ]] && docker_cli="${build_cmd[2]}"
 
@@ -111,9 +111,9 @@ for arch in "${archs[@]}"; do
     .
 
   inspect() { "$docker_cli" image inspect --format "$1" "$image"; }
-  revision="$(inspect '{{index .Config.Labels "org.opencontainers.image.revision"}}')"
-  [[ "$revision" == "$GIT_SHA" ]] ||
-    die "$image carries revision label '$revision', expected '$GIT_SHA'"
+  problem="$(image_revision_problem "$image")"
+  [[ -z "$problem" ]] || die "$problem"
+  revision="$GIT_SHA"
   built_for="$(inspect '{{.Os}}/{{.Architecture}}')"
   [[ "$built_for" == "linux/$arch" ]] || die "$image is $built_for, expected linux/$arch"
   size="$(inspect '{{.Size}}')"

@@ -13,23 +13,27 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 # One line per stage: name | command (run by bash from the repository root; no "|" in it) |
-# what it checks. Adding a stage is adding a line here.
+# what it checks | the scripts/install-tools.sh parts it needs. Adding a stage is adding a
+# line here.
 STAGES=(
-  "rust-lint|scripts/lint-rust.sh|cargo fmt --check and clippy on all targets with warnings denied"
-  "config-lint|scripts/lint-config.sh|actionlint, zizmor, shellcheck, hadolint, yamllint, kustomize + kubernetes-validate"
-  "test|scripts/test.sh|unit, HTTP and doc tests (cargo-nextest)"
-  "image|scripts/build-image.sh|musl binaries and scratch images for linux/amd64 and linux/arm64 (\$IMAGE-amd64, -arm64)"
-  "container-test|scripts/container-test.sh|testcontainers suite against the amd64 and the arm64 image (arm64 under QEMU)"
-  "arm64-smoke|scripts/smoke-image.sh --platform arm64|the arm64 image read-only as uid 65532: /readyz, and /version names this commit and aarch64 (the arm64-smoke job, here under QEMU)"
-  "supply-chain|scripts/supply-chain.sh|cargo-deny advisories/bans/licenses/sources and cargo-audit"
-  "scan|scripts/scan.sh|Trivy config and secret scans; SBOM and cargo audit bin per platform's image"
-  "image-vuln|scripts/scan.sh vuln|Trivy vulnerability scan of the image (needs Trivy's online database)"
-  "deploy|scripts/deploy-stage.sh|deploy to kind and check a rolling update drops no request"
-  "gates|cargo nextest run --locked --test gates --run-ignored only --no-fail-fast|plants one violation per gate in a copy of the repo; each gate must fail"
-  "rename-test|cargo nextest run --locked --test rename --run-ignored only --no-fail-fast|renames a copy of the repo with scripts/rename.sh (cargo xtask rename); the copy must build and pass its tests"
-  "reliability|scripts/reliability.sh --quick --debug|shutdown under load, 20 s soak, hostile input over raw sockets (tests/reliability/), then the API contract (schemathesis)"
-  "fuzz|scripts/fuzz.sh --time 30|bounded cargo-fuzz run of the slug and request-body targets (nightly)"
+  "rust-lint|scripts/lint-rust.sh|cargo fmt --check and clippy on all targets with warnings denied|rust"
+  "config-lint|scripts/lint-config.sh|actionlint, zizmor, shellcheck, hadolint, yamllint, kustomize + kubernetes-validate|apt python repacks"
+  "test|scripts/test.sh|unit, HTTP and doc tests (cargo-nextest)|apt rust cargo repacks"
+  "image|scripts/build-image.sh|musl binaries and scratch images for linux/amd64 and linux/arm64 (\$IMAGE-amd64, -arm64)|apt rust cargo cross"
+  "container-test|scripts/container-test.sh|testcontainers suite against the amd64 and the arm64 image (arm64 under QEMU)|apt rust cargo emulation"
+  "arm64-smoke|scripts/smoke-image.sh --platform arm64|the arm64 image read-only as uid 65532: /readyz, and /version names this commit and aarch64 (the arm64-smoke job, here under QEMU)|apt emulation"
+  "supply-chain|scripts/supply-chain.sh|cargo-deny advisories/bans/licenses/sources and cargo-audit|rust cargo"
+  "scan|scripts/scan.sh|Trivy config and secret scans; SBOM and cargo audit bin per platform's image|apt cargo repacks"
+  "image-vuln|scripts/scan.sh vuln|Trivy vulnerability scan of the image (needs Trivy's online database)|apt repacks"
+  "deploy|scripts/deploy-stage.sh|deploy to kind and check a rolling update drops no request|apt cross repacks"
+  "gates|cargo nextest run --locked --test gates --run-ignored only --no-fail-fast|plants one violation per gate in a copy of the repo; each gate must fail|apt rust cargo python repacks api-test"
+  "rename-test|cargo nextest run --locked --test rename --run-ignored only --no-fail-fast|renames a copy of the repo with scripts/rename.sh (cargo xtask rename); the copy must build and pass its tests|apt rust cargo"
+  "reliability|scripts/reliability.sh --quick --debug|shutdown under load, 20 s soak, hostile input over raw sockets (tests/reliability/), then the API contract (schemathesis)|apt rust cargo api-test"
+  "fuzz|scripts/fuzz.sh --time 30|bounded cargo-fuzz run of the slug and request-body targets (nightly)|apt cargo"
 )
+# The parts that install system packages or change the kernel's binfmt table:
+# ci.sh never runs them itself, it names the command that does.
+ROOT_PARTS=(apt emulation)
 
 stage_field() { # stage_field LINE N: the Nth |-separated field of a STAGES line
   local IFS='|' fields
@@ -39,16 +43,23 @@ stage_field() { # stage_field LINE N: the Nth |-separated field of a STAGES line
 
 usage() {
   cat <<'EOF'
-Usage: scripts/ci.sh [--only STAGE...] [--skip STAGE...] [--fail-fast] [--list] [--help]
+Usage: scripts/ci.sh [--only STAGE...] [--skip STAGE...] [--fail-fast] [--no-install]
+                     [--list] [--help]
 
 Runs the pipeline stages in order and prints a summary: stage | result | seconds.
 Exit status is non-zero when any stage FAILED. A stage that cannot run on this
 machine is SKIPPED with its reason (never reported as passed).
 
+First it installs the pinned tools the selected stages need that are missing
+(scripts/install-tools.sh; idempotent, seconds when all are present). System
+packages and arm64 emulation need root: when they are missing it stops and
+prints the one command that installs them.
+
 Options:
   --only STAGE...  run only these stages (in pipeline order)
   --skip STAGE...  run every stage except these
   --fail-fast      stop after the first failed stage
+  --no-install     install nothing: stop with the list of what is missing
   --list           print the stage names and exit
   -h, --help       this help
 
@@ -73,7 +84,7 @@ is_stage() {
   return 1
 }
 
-only=() skip=() fail_fast=0 mode=""
+only=() skip=() fail_fast=0 install=1 mode=""
 while (($# > 0)); do
   case "$1" in
     -h | --help) usage; exit 0 ;;
@@ -83,6 +94,7 @@ while (($# > 0)); do
       ;;
     --only | --skip) mode="${1#--}" ;;
     --fail-fast) fail_fast=1 ;;
+    --no-install) install=0 ;;
     -*) usage >&2; die "unknown option '$1'" ;;
     *)
       [[ -n "$mode" ]] || { usage >&2; die "'$1': put stage names after --only or --skip"; }
@@ -116,6 +128,38 @@ for line in "${STAGES[@]}"; do
   selected "$(stage_field "$line" 0)" && plan+=("$line")
 done
 ((${#plan[@]} > 0)) || die "no stage selected"
+
+# The install-tools parts the selected stages need, split into the ones that
+# need root and the rest.
+declare -A needed=()
+for line in "${plan[@]}"; do
+  for part in $(stage_field "$line" 3); do needed[$part]=1; done
+done
+root_parts=() user_parts=()
+for part in "${!needed[@]}"; do
+  if [[ " ${ROOT_PARTS[*]} " == *" $part "* ]]; then root_parts+=("--only" "$part"); else user_parts+=("--only" "$part"); fi
+done
+tools="$REPO_ROOT/scripts/install-tools.sh"
+if ((${#root_parts[@]} > 0)) && ! "$tools" --check "${root_parts[@]}" 2>"$LOG_DIR/tools-check.log"; then
+  grep '^missing:' "$LOG_DIR/tools-check.log" >&2
+  die "the selected stages need system setup that needs root; run once: sudo scripts/install-tools.sh ${root_parts[*]}"
+fi
+if ((${#user_parts[@]} > 0)); then
+  if ((install)); then
+    log "tools: installing what the selected stages need and lack (scripts/install-tools.sh ${user_parts[*]})"
+    # What is already there says so in the log only; what gets installed, and
+    # any error, is shown.
+    set +e
+    "$tools" "${user_parts[@]}" </dev/null 2>&1 | tee "$LOG_DIR/install-tools.log" |
+      grep -v -e ' present' -e ' up to date' -e ' skipped (ci-only'
+    rc=${PIPESTATUS[0]}
+    set -e
+    ((rc == 0)) || die "installing the pinned tools failed (above; log: target/ci-logs/install-tools.log)"
+  elif ! "$tools" --check "${user_parts[@]}" 2>"$LOG_DIR/tools-check.log"; then
+    grep '^missing:' "$LOG_DIR/tools-check.log" >&2
+    die "--no-install: the selected stages need the tools listed above; install them with: scripts/install-tools.sh ${user_parts[*]}"
+  fi
+fi
 
 names=() results=() seconds=()
 passed=0 failed=0 skipped=0 total_start=$SECONDS

@@ -87,6 +87,8 @@ for arch in "${archs[@]}"; do
   image="$(arch_image "$IMAGE" "$arch")"
   docker image inspect "$image" >/dev/null 2>&1 ||
     die "image $image not found. Build it with scripts/build-image.sh (or set IMAGE)."
+  problem="$(image_revision_problem "$image")"
+  [[ -z "$problem" ]] || die "$problem"
   # On Linux another CPU's image runs only through a binfmt_misc handler.
   if [[ "$(uname -s)" == Linux && "$arch" == arm64 && "$host" != arm64 &&
     "$(head -n1 /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null)" != enabled ]]; then

@@ -88,6 +88,11 @@ ensure_cluster() {
     kubectl config get-contexts "$CONTEXT" >/dev/null 2>&1 ||
       kind export kubeconfig --name "$CLUSTER"
   else
+    # kind-config.yaml publishes the Service on a fixed host port: a process
+    # already listening there would make the cluster fail half-created.
+    if (exec 3<>"/dev/tcp/127.0.0.1/${SERVICE_URL##*:}") 2>/dev/null; then
+      die "port ${SERVICE_URL##*:} on 127.0.0.1 is in use, and the kind cluster publishes its Service there (hostPort in ${KIND_CONFIG#"$REPO_ROOT"/}): stop what listens on it (ss -ltnp 'sport = :${SERVICE_URL##*:}'), or change the hostPort there and SERVICE_URL in scripts/lib/kind.sh together"
+    fi
     log "creating kind cluster '$CLUSTER' from ${KIND_CONFIG#"$REPO_ROOT"/}"
     kind create cluster --name "$CLUSTER" --config "$KIND_CONFIG" --wait 120s
   fi

