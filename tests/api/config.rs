@@ -4,6 +4,9 @@ use std::process::Command;
 
 fn run_with_env(name: &str, value: &str) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_payload"))
+        // Only the variables under test: one exported in the caller's shell
+        // (RUST_LOG, PORT…) must not change the outcome.
+        .env_clear()
         .env(name, value)
         .env("PORT", if name == "PORT" { value } else { "0" })
         .output()
@@ -36,6 +39,7 @@ fn a_negative_timeout_exits_non_zero_naming_the_variable() {
 #[test]
 fn help_lists_every_variable() {
     let output = Command::new(env!("CARGO_BIN_EXE_payload"))
+        .env_clear()
         .arg("--help")
         .output()
         .expect("the binary runs");

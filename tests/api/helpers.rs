@@ -46,6 +46,9 @@ pub(crate) async fn spawn_app_with(settings: Settings) -> TestApp {
         addr,
         address: format!("http://{addr}"),
         client: reqwest::Client::builder()
+            // The server is on 127.0.0.1: an HTTP_PROXY in the caller's
+            // environment must not route the tests elsewhere.
+            .no_proxy()
             .timeout(Duration::from_secs(10))
             .build()
             .expect("client builds"),

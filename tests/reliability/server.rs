@@ -171,14 +171,15 @@ impl Server {
     }
 
     /// Sends SIGTERM; returns the instant just before, so latencies measured
-    /// from it include the time `kill` takes to start (an upper bound).
+    /// from it include the system call (an upper bound).
     pub(crate) fn sigterm(&self) -> Instant {
+        let pid = rustix::process::Pid::from_raw(
+            i32::try_from(self.pid()).expect("a process id fits in i32"),
+        )
+        .expect("a running child has a non-zero pid");
         let sent = Instant::now();
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("runs kill");
-        assert!(status.success(), "kill -TERM {} failed", self.pid());
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+            .unwrap_or_else(|e| panic!("SIGTERM to {}: {e}", self.pid()));
         sent
     }
 

@@ -179,7 +179,7 @@ impl Counter<'_> {
         server.wait_ready(
             port,
             "/readyz",
-            Duration::from_secs(60),
+            Duration::from_mins(1),
             Duration::from_millis(200),
         )?;
         let url = format!("http://127.0.0.1:{port}{}", endpoint.path());
