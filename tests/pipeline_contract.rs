@@ -7,8 +7,10 @@
 //!   images are pinned;
 //! - every checkout drops its credentials;
 //! - every script a workflow runs exists and is executable;
-//! - every action is pinned to a commit SHA listed in `../shared/action-pins.md`,
-//!   with that SHA's tag in a comment;
+//! - every action is pinned to a commit SHA with that SHA's tag in a comment,
+//!   both as the committed lock `.github/action-contracts.json` records them
+//!   (and as `../shared/action-pins.md` lists them, when present): see
+//!   `action_contract/pins.rs`;
 //! - images are pushed, signed and attested only outside pull requests, and
 //!   their tags derive from the commit SHA;
 //! - Dependabot watches every place a version is pinned;
@@ -360,32 +362,6 @@ fn action_repository(action: &str) -> String {
     action.splitn(3, '/').take(2).collect::<Vec<_>>().join("/")
 }
 
-/// The pins file shared by the project: (repository, SHA) → tag. `None` when
-/// the file is absent, as in a fork of the template.
-fn action_pins() -> Option<BTreeMap<(String, String), String>> {
-    let path = repo_root().join("../shared/action-pins.md");
-    let text = fs::read_to_string(path).ok()?;
-    let mut pins = BTreeMap::new();
-    for line in text.lines().filter(|l| l.starts_with('|')) {
-        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        let [_, action, tag, sha, ..] = cells.as_slice() else {
-            continue;
-        };
-        let sha = sha.trim_matches('`');
-        if !is_commit_sha(sha) {
-            continue; // header, separator and the input lists
-        }
-        // "branch `master`" → "master"; "v7.0.1" stays.
-        let tag = tag.trim_start_matches("branch").trim().trim_matches('`');
-        pins.insert(((*action).to_owned(), sha.to_owned()), tag.to_owned());
-    }
-    assert!(
-        !pins.is_empty(),
-        "../shared/action-pins.md has no pin rows: has its table format changed?"
-    );
-    Some(pins)
-}
-
 // ---------------------------------------------------------------------------
 // Scripts run by workflows
 
@@ -603,62 +579,7 @@ fn every_script_a_workflow_runs_exists_and_is_executable() {
 
 #[test]
 fn every_action_is_pinned_to_a_known_commit_with_its_tag() {
-    let pins = action_pins();
-    if pins.is_none() {
-        eprintln!(
-            "note: ../shared/action-pins.md is absent (a fork has no shared/ folder); \
-             checking only that each action is pinned to a 40-hex SHA with a `# vX` tag comment"
-        );
-    }
-    let mut seen = 0;
-    for wf in workflows() {
-        for r in action_refs(&wf) {
-            seen += 1;
-            let place = format!("{}:{} (`{}`)", wf.file, r.line, r.action);
-            if r.action.starts_with("./") {
-                assert!(
-                    repo_root().join(&r.action).is_dir(),
-                    "{place}: local action not found"
-                );
-                continue;
-            }
-            assert!(
-                is_commit_sha(&r.git_ref),
-                "{place}: pinned to `{}`; pin to a full 40-hex commit SHA (tags and branches can be moved)",
-                r.git_ref
-            );
-            let tag = r.comment.split_whitespace().next().unwrap_or("");
-            assert!(
-                !tag.is_empty(),
-                "{place}: add the SHA's tag as a comment: `uses: {}@{} # vX.Y.Z`",
-                r.action,
-                r.git_ref
-            );
-            let Some(pins) = &pins else {
-                assert!(
-                    tag.starts_with('v') || tag == "master" || tag == "stable",
-                    "{place}: the comment `# {tag}` does not name a tag"
-                );
-                continue;
-            };
-            let key = (action_repository(&r.action), r.git_ref.clone());
-            let pinned = pins.get(&key).unwrap_or_else(|| {
-                panic!(
-                    "{place}: SHA {} is not in ../shared/action-pins.md for {}; use a listed SHA",
-                    r.git_ref, key.0
-                )
-            });
-            assert_eq!(
-                tag, pinned,
-                "{place}: the comment names `{tag}` but SHA {} is `{pinned}`",
-                r.git_ref
-            );
-        }
-    }
-    assert!(
-        seen > 0,
-        "no `uses:` found: the parser no longer matches the workflows"
-    );
+    action_contract::pins::assert_pinned(&repo_root());
 }
 
 #[test]

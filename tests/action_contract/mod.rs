@@ -30,8 +30,13 @@
 //!   action SHA or a tool the lock lacks fails with how to refresh it, never
 //!   a silent pass.
 //!
+//! The lock also records the tag of every pinned SHA (read from the pins
+//! file, `../shared/action-pins.md` or `$ACTION_PINS`): `pins.rs` checks
+//! each `uses:` comment against it, so a clone is checked as strictly.
+//!
 //! When the folder is present, a test fails if the lock differs from what it
-//! would generate. Regenerate it with
+//! would generate; without it, if the lock lacks an entry the workflows use
+//! or keeps one they no longer use. Regenerate it with
 //! `UPDATE_ACTION_CONTRACTS=1 cargo test --test pipeline_contract`; where
 //! GitHub is reachable, `scripts/refresh-action-contracts.sh` downloads the
 //! metadata of the pinned SHAs into a temporary folder and does the same.
@@ -45,14 +50,17 @@ mod contract;
 mod expressions;
 mod lock;
 mod pinned;
+pub(crate) mod pins;
 mod planted;
 mod source;
 pub(crate) mod tools;
 
 use std::fs;
+use std::path::Path;
 
 use check::check;
 use lock::{LOCK_PATH, Lock, REFRESH, UPDATE_VAR};
+use pins::{PINS_VAR, Pins, pinned_in, pins_file, tags_for};
 use source::Source;
 
 #[test]
@@ -85,12 +93,16 @@ fn the_committed_lock_matches_the_action_metadata() {
             "{UPDATE_VAR}=1 needs the metadata folder (../shared/actions or $ACTION_METADATA_DIR): \
              use scripts/refresh-action-contracts.sh, which downloads it"
         );
-        // The check above runs against the lock and fails on any entry it lacks.
-        eprintln!("note: no metadata folder; the action contracts are read from {LOCK_PATH}");
+        assert_lock_covers_the_workflows(&root);
         return;
     };
     let folder = Source::Folder(dir);
-    let expected = Lock::generate(&check(&root, &folder).requests, &folder).to_json();
+    let expected = Lock::generate(
+        &check(&root, &folder).requests,
+        &folder,
+        tags_for(&root, &pins_for_generating(&root)),
+    )
+    .to_json();
     let path = root.join(LOCK_PATH);
     if update {
         fs::write(&path, &expected).unwrap_or_else(|e| panic!("write {LOCK_PATH}: {e}"));
@@ -100,8 +112,36 @@ fn the_committed_lock_matches_the_action_metadata() {
     let committed = fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == expected,
-        "{LOCK_PATH} is not what {} gives for the actions and tools the workflows use \
-         (a pin or a tool changed); {REFRESH}",
+        "{LOCK_PATH} is not what {} and the pins file give for the actions and tools the \
+         workflows use (a pin or a tool changed); {REFRESH}",
         folder.describe()
     );
+}
+
+/// Without the metadata the lock cannot be regenerated, but it must still
+/// hold an entry for every pin, action and tool the workflows use, and none
+/// they do not.
+fn assert_lock_covers_the_workflows(root: &Path) {
+    let lock = Lock::read(root).unwrap_or_else(|why| panic!("{why}"));
+    let requests = check(root, &Source::Lock(lock.clone())).requests;
+    let drift = lock.drift(&requests, &pinned_in(root));
+    assert!(
+        drift.is_empty(),
+        "{LOCK_PATH} does not match the workflows:\n\n{}\n",
+        drift.join("\n")
+    );
+}
+
+/// The pins file: the only source of the tags the lock records.
+fn pins_for_generating(root: &Path) -> Pins {
+    pins_file(root)
+        .unwrap_or_else(|why| panic!("{why}"))
+        .unwrap_or_else(|| {
+            panic!(
+                "the lock records each pin's tag from the pins file, and there is none \
+                 (../shared/action-pins.md or ${PINS_VAR}): put it beside the metadata folder, \
+                 or use scripts/refresh-action-contracts.sh, which writes one from GitHub's tags"
+            )
+        })
+        .pins
 }

@@ -5,6 +5,7 @@
 
 use super::check::check;
 use super::lock::{LOCK_PATH, Lock};
+use super::pins::{pin_findings, pinned_in};
 use super::source::Source;
 use crate::support::{REPO, RepoCopy};
 use crate::{action_refs, workflows_in};
@@ -307,8 +308,107 @@ fn without_the_metadata_folder_the_lock_decides_and_asks_to_be_refreshed() {
     std::fs::remove_file(copy.path(LOCK_PATH)).expect("remove the lock");
     let why = Lock::read(copy.root()).expect_err("no lock, no contracts");
     assert!(
-        why.contains("no metadata folder and no lock")
-            && why.contains("refresh-action-contracts.sh"),
+        why.contains("no lock") && why.contains("refresh-action-contracts.sh"),
         "unexpected message: {why}"
+    );
+}
+
+/// The pin check of `copy` as in a clone: against its lock alone.
+fn pin_findings_from_the_lock(copy: &RepoCopy) -> Vec<String> {
+    let lock = Lock::read(copy.root()).unwrap_or_else(|why| panic!("{why}"));
+    pin_findings(copy.root(), &lock.pins, None).0
+}
+
+/// `.github/workflows/<file>:<line>` of the first line of the planted
+/// workflow that contains `needle`.
+fn planted_line(copy: &RepoCopy, needle: &str) -> String {
+    let file = &workflows_in(copy.root())[0].file;
+    let rel = format!(".github/workflows/{file}");
+    let line = copy
+        .read(&rel)
+        .lines()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle} was not planted in {rel}"));
+    format!("{rel}:{}", line + 1)
+}
+
+/// One finding contains every needle.
+#[track_caller]
+fn assert_found(findings: &[String], needles: &[&str]) {
+    assert!(
+        findings
+            .iter()
+            .any(|f| needles.iter().all(|n| f.contains(n))),
+        "no finding contains all of {needles:?}; the findings:\n{}",
+        findings.join("\n")
+    );
+}
+
+#[test]
+fn in_a_clone_a_sha_the_lock_does_not_pin_is_reported() {
+    let copy = plant(&format!(
+        "  planted:\n    runs-on: ubuntu-24.04\n    steps:\n      \
+         - uses: actions/checkout@{NO_SUCH_SHA} # v7.0.1\n"
+    ));
+    let place = planted_line(&copy, NO_SUCH_SHA);
+    assert_found(
+        &pin_findings_from_the_lock(&copy),
+        &[
+            &format!("{place} (`actions/checkout`)"),
+            &format!("`actions/checkout@{NO_SUCH_SHA}` is not pinned in {LOCK_PATH}"),
+            &format!("use a SHA the lock lists (`{}` # v", checkout()),
+            "run scripts/refresh-action-contracts.sh",
+        ],
+    );
+}
+
+#[test]
+fn in_a_clone_a_tag_comment_the_lock_disagrees_with_is_reported() {
+    let copy = plant(&format!(
+        "  planted:\n    runs-on: ubuntu-24.04\n    steps:\n      - uses: {} # v0.0.1-planted\n",
+        checkout()
+    ));
+    let place = planted_line(&copy, "v0.0.1-planted");
+    let tag = Lock::read(copy.root()).expect("the lock").pins[&checkout()].clone();
+    assert_found(
+        &pin_findings_from_the_lock(&copy),
+        &[
+            &format!("{place} (`actions/checkout`)"),
+            &format!(
+                "the comment names `v0.0.1-planted` but {LOCK_PATH} pins `{}` as `{tag}`",
+                checkout()
+            ),
+            &format!("write `# {tag}`"),
+            "run scripts/refresh-action-contracts.sh",
+        ],
+    );
+}
+
+#[test]
+fn in_a_clone_a_stale_lock_entry_is_reported() {
+    let copy = RepoCopy::new("payload-action-contract-");
+    let mut lock: serde_json::Value =
+        serde_json::from_str(&copy.read(LOCK_PATH)).expect("the lock is JSON");
+    let stale = format!("actions/checkout@{NO_SUCH_SHA}");
+    lock["pins"][&stale] = "v0.0.1".into();
+    lock["actions"][&stale] = lock["actions"][&checkout()].clone();
+    copy.write(LOCK_PATH, &lock.to_string());
+    let lock = Lock::read(copy.root()).unwrap_or_else(|why| panic!("{why}"));
+    let requests = check(copy.root(), &Source::Lock(lock.clone())).requests;
+    let drift = lock.drift(&requests, &pinned_in(copy.root()));
+    for what in ["a pin", "an action"] {
+        assert_found(
+            &drift,
+            &[
+                &format!("{LOCK_PATH} has an entry for {what} no workflow uses, `{stale}`"),
+                "refresh the lock with scripts/refresh-action-contracts.sh",
+            ],
+        );
+    }
+    assert_eq!(
+        drift.len(),
+        2,
+        "only the planted entries are stale:\n{}",
+        drift.join("\n")
     );
 }
