@@ -140,8 +140,13 @@ for part in "${!needed[@]}"; do
   if [[ " ${ROOT_PARTS[*]} " == *" $part "* ]]; then root_parts+=("--only" "$part"); else user_parts+=("--only" "$part"); fi
 done
 tools="$REPO_ROOT/scripts/install-tools.sh"
-if ((${#root_parts[@]} > 0)) && ! "$tools" --check "${root_parts[@]}" 2>"$LOG_DIR/tools-check.log"; then
+# lacks ARGS...: true, after listing what is missing, when install-tools.sh
+# --check finds the selected parts incomplete.
+lacks() {
+  "$tools" --check "$@" 2>"$LOG_DIR/tools-check.log" && return 1
   grep '^missing:' "$LOG_DIR/tools-check.log" >&2
+}
+if ((${#root_parts[@]} > 0)) && lacks "${root_parts[@]}"; then
   die "the selected stages need system setup that needs root; run once: sudo scripts/install-tools.sh ${root_parts[*]}"
 fi
 if ((${#user_parts[@]} > 0)); then
@@ -155,8 +160,7 @@ if ((${#user_parts[@]} > 0)); then
     rc=${PIPESTATUS[0]}
     set -e
     ((rc == 0)) || die "installing the pinned tools failed (above; log: target/ci-logs/install-tools.log)"
-  elif ! "$tools" --check "${user_parts[@]}" 2>"$LOG_DIR/tools-check.log"; then
-    grep '^missing:' "$LOG_DIR/tools-check.log" >&2
+  elif lacks "${user_parts[@]}"; then
     die "--no-install: the selected stages need the tools listed above; install them with: scripts/install-tools.sh ${user_parts[*]}"
   fi
 fi

@@ -12,9 +12,10 @@ Usage: scripts/deploy-stage.sh
 When `kind` and a Docker engine are present: builds the parent commit's image
 (payload:previous, as the build (previous) job does), deploys it with
 scripts/deploy-kind.sh, then rolls to this commit's image ($IMAGE, default
-payload:local, from the image stage) under load with scripts/rollout-test.sh. Otherwise prints `SKIPPED: <reason>` and exits 3,
-which scripts/ci.sh reports as SKIPPED (never as passed). GitHub CI runs the
-two scripts in its deploy job, on a runner where kind works.
+payload:local, from the image stage) under load with scripts/rollout-test.sh.
+Otherwise prints `SKIPPED: <reason>` and exits 3, which scripts/ci.sh reports
+as SKIPPED (never as passed). GitHub CI runs the two scripts in its deploy
+job, on a runner where kind works.
 EOF_USAGE
 }
 

@@ -187,11 +187,14 @@ if wants binary && ((${#scanned[@]} > 0)); then
   require_tool cargo-audit "Run scripts/install-tools.sh (or: cargo install --locked cargo-audit)."
   db="$(advisory_db_checkout)"
   cargo_audit_command "$db"
-  unreachable=""
-  [[ -n "$db" ]] || unreachable="$(advisory_db_unreachable)"
-  [[ -z "$unreachable" ]] || skipped+=("cargo audit bin: $unreachable")
-  for arch in "${scanned[@]}"; do
-    [[ -z "$unreachable" ]] || break
+  unreachable="$(advisory_db_unreachable)"
+  # Audited only against a database: none reachable means nothing to audit.
+  audited=("${scanned[@]}")
+  if [[ -n "$unreachable" ]]; then
+    skipped+=("cargo audit bin: $unreachable")
+    audited=()
+  fi
+  for arch in "${audited[@]}"; do
     image="$(arch_image "$IMAGE" "$arch")"
     binary="$WORK/payload-$arch"
     # A stopped container is the portable way to copy a file out of a scratch

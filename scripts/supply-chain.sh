@@ -47,8 +47,7 @@ if [[ -n "$db" ]]; then
   deny+=(--offline --config "$ADVISORY_DBS/deny.toml")
 fi
 
-unreachable=""
-[[ -n "$db" ]] || unreachable="$(advisory_db_unreachable)"
+unreachable="$(advisory_db_unreachable)"
 if [[ -z "$unreachable" ]]; then
   check cargo-deny "${deny[@]}" check advisories bans licenses sources
   cargo_audit_command "$db"
@@ -56,9 +55,6 @@ if [[ -z "$unreachable" ]]; then
 else
   warn "$unreachable"
   check cargo-deny "${deny[@]}" check bans licenses sources
-  if ((${#FAILED_CHECKS[@]} == 0)); then
-    finish_checks supply-chain
-    skip_stage "$unreachable; bans, licenses and sources passed"
-  fi
 fi
 finish_checks supply-chain
+[[ -z "$unreachable" ]] || skip_stage "$unreachable; bans, licenses and sources passed"

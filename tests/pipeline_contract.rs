@@ -1397,7 +1397,6 @@ fn copy_tree(from: &Path, to: &Path) {
             copy_tree(&entry.path(), &to.join(entry.file_name()));
         }
     } else {
-        fs::create_dir_all(to.parent().expect("a parent")).expect("create the parent");
-        fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+        support::copy_file(from, to);
     }
 }

@@ -31,11 +31,7 @@ impl RepoCopy {
             if !from.is_file() {
                 continue; // deleted in the working tree but still tracked
             }
-            let to = dir.path().join(rel);
-            fs::create_dir_all(to.parent().expect("a file has a parent"))
-                .expect("create directory");
-            // fs::copy keeps the mode: scripts stay executable.
-            fs::copy(&from, &to).unwrap_or_else(|e| panic!("copy {rel}: {e}"));
+            copy_file(&from, &dir.path().join(rel));
         }
         git(
             dir.path(),
@@ -61,6 +57,13 @@ impl RepoCopy {
         fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create directory");
         fs::write(&path, contents).unwrap_or_else(|e| panic!("write {rel}: {e}"));
     }
+}
+
+/// Copies one file, creating its parent directories. `fs::copy` keeps the
+/// mode: scripts stay executable.
+pub(crate) fn copy_file(from: &Path, to: &Path) {
+    fs::create_dir_all(to.parent().expect("a file has a parent")).expect("create directory");
+    fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
 }
 
 /// Runs git in `dir`, panicking with its stderr when it fails; its stdout.
