@@ -6,7 +6,8 @@
 //! own, so the real checkout is never touched. They run `scripts/rename.sh`
 //! (which builds xtask in the copy) and, for the full rename, the copy's whole
 //! test suite (about a minute when the dependencies are already built), so
-//! they are ignored by default; the `rename-test` stage of `scripts/ci.sh`
+//! they are ignored by default (except the check that a copy can also be made
+//! from a ZIP download); the `rename-test` stage of `scripts/ci.sh`
 //! runs them: `cargo nextest run --locked --test rename --run-ignored only`.
 //! The keep-list and the leftover matcher are the rename's own (xtask).
 
@@ -16,7 +17,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::{RepoCopy, git, target_dir};
+use support::{REPO, RepoCopy, git, git_files, target_dir, unignored_files};
 use xtask::rename::{KEEP, Leftovers};
 
 /// The name the repository has now (the template's is `payload`).
@@ -28,6 +29,41 @@ fn new_name() -> &'static str {
         "other-svc"
     } else {
         "acme-svc"
+    }
+}
+
+/// A template downloaded as a ZIP has no `.git`: the copies these tests make
+/// must list the same files from `.gitignore` alone as git lists in a checkout.
+#[test]
+fn a_download_without_git_lists_the_files_a_checkout_lists() {
+    let planted = tempfile::tempdir().expect("create a temporary directory");
+    for (rel, contents) in [
+        (".gitignore", "/target\n*.snap.new\n"),
+        (".github/workflows/ci.yml", "on: push\n"),
+        ("src/lib.rs", ""),
+        ("target/debug/payload", "built"),
+        ("tests/snapshots/x.snap.new", "pending"),
+    ] {
+        let path = planted.path().join(rel);
+        fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create directory");
+        fs::write(path, contents).expect("write a planted file");
+    }
+    let names = |files: Vec<std::path::PathBuf>| -> Vec<String> {
+        files.iter().map(|f| f.display().to_string()).collect()
+    };
+    assert_eq!(
+        names(unignored_files(planted.path())),
+        [".github/workflows/ci.yml", ".gitignore", "src/lib.rs"],
+        "without .git, the files .gitignore excludes must be left out and dot-directories kept"
+    );
+
+    let repo = Path::new(REPO);
+    if repo.join(".git").exists() {
+        assert_eq!(
+            names(unignored_files(repo)),
+            names(git_files(repo)),
+            "reading .gitignore must list exactly what `git ls-files -co --exclude-standard` lists"
+        );
     }
 }
 

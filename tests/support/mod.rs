@@ -22,16 +22,8 @@ impl RepoCopy {
             .prefix(prefix)
             .tempdir()
             .expect("create a temporary directory");
-        let listing = git(
-            Path::new(REPO),
-            &["ls-files", "-co", "--exclude-standard", "-z"],
-        );
-        for rel in listing.split('\0').filter(|f| !f.is_empty()) {
-            let from = Path::new(REPO).join(rel);
-            if !from.is_file() {
-                continue; // deleted in the working tree but still tracked
-            }
-            copy_file(&from, &dir.path().join(rel));
+        for rel in repository_files() {
+            copy_file(&Path::new(REPO).join(&rel), &dir.path().join(&rel));
         }
         git(
             dir.path(),
@@ -57,6 +49,56 @@ impl RepoCopy {
         fs::create_dir_all(path.parent().expect("a file has a parent")).expect("create directory");
         fs::write(&path, contents).unwrap_or_else(|e| panic!("write {rel}: {e}"));
     }
+}
+
+/// The repository's files, relative to its root: what git lists (tracked,
+/// and untracked but not ignored) in a checkout; in a tree without `.git`
+/// (the template downloaded as a ZIP), what `.gitignore` does not exclude.
+fn repository_files() -> Vec<PathBuf> {
+    let root = Path::new(REPO);
+    if root.join(".git").exists() {
+        git_files(root)
+    } else {
+        unignored_files(root)
+    }
+}
+
+/// What `git ls-files` lists in the checkout at `root`, still on disk.
+pub(crate) fn git_files(root: &Path) -> Vec<PathBuf> {
+    let listing = git(root, &["ls-files", "-co", "--exclude-standard", "-z"]);
+    let mut files: Vec<PathBuf> = listing
+        .split('\0')
+        .filter(|f| !f.is_empty())
+        .map(PathBuf::from)
+        // deleted in the working tree but still tracked
+        .filter(|rel| root.join(rel).is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+/// The files under `root` that its `.gitignore` files do not exclude, read
+/// as git reads them, with or without a `.git` directory.
+pub(crate) fn unignored_files(root: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .ignore(false)
+        .parents(false)
+        .require_git(false)
+        .filter_entry(|entry| entry.file_name() != ".git")
+        .build()
+        .map(|entry| entry.unwrap_or_else(|e| panic!("list {}: {e}", root.display())))
+        .filter(|entry| entry.file_type().is_some_and(|t| t.is_file()))
+        .map(|entry| {
+            entry
+                .path()
+                .strip_prefix(root)
+                .expect("the walk stays under its root")
+                .to_path_buf()
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 /// Copies one file, creating its parent directories. `fs::copy` keeps the
