@@ -84,9 +84,11 @@ async fn a_request_longer_than_the_timeout_is_cut_off_and_shutdown_still_ends() 
     let started = std::time::Instant::now();
     let outcome = app.stopped().await;
     assert_eq!(outcome, ShutdownOutcome::TimedOut { cut_off: 1 });
+    // Ended by the 1 s shutdown timeout, not by the request's own 30 s one
+    // (the bound leaves a busy machine room; the reliability stage times it).
     assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
+        started.elapsed() < Duration::from_secs(10),
+        "shutdown waited {:?} for a request it should have cut off after 1 s",
         started.elapsed()
     );
 }

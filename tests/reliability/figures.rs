@@ -35,3 +35,16 @@ pub(crate) fn change_percent(from: u64, to: u64) -> f64 {
 pub(crate) fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
+
+/// A latency beside the figure it should reach on an idle machine, e.g.
+/// `42.1 ms (target <= 100 ms: met)`. Tests assert only the bound the
+/// contract sets; a busy machine misses a target without failing the suite,
+/// and the table says so.
+pub(crate) fn against_target(measured: Duration, target: Duration) -> String {
+    let verdict = if measured <= target { "met" } else { "MISSED" };
+    format!(
+        "{:.1} ms (target <= {:.0} ms: {verdict})",
+        millis(measured),
+        millis(target)
+    )
+}
