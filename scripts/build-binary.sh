@@ -114,15 +114,21 @@ if command -v rustup >/dev/null 2>&1; then
   done
 fi
 
+# One cargo run for every target: cargo compiles them side by side, so the
+# two single-threaded fat-LTO links of a rebuild overlap instead of queueing.
+# cargo auditable wraps any cargo subcommand: `zigbuild` for what ships,
+# `build` for the glibc fallback.
+target_args=()
 for build in "${builds[@]}"; do
-  IFS=: read -r arch target subcommand <<<"$build"
-  # cargo auditable wraps any cargo subcommand: `zigbuild` for what ships,
-  # `build` for the glibc fallback.
-  log "cargo auditable $subcommand ${SHIP_CARGO_ARGS[*]} --target $target (git $GIT_SHA)"
-  start=$SECONDS
-  cargo auditable "$subcommand" "${SHIP_CARGO_ARGS[@]}" --target "$target"
-  log "built $target in $((SECONDS - start)) s"
-
+  IFS=: read -r _ target subcommand <<<"$build"
+  target_args+=(--target "$target")
+done
+log "cargo auditable $subcommand ${SHIP_CARGO_ARGS[*]} ${target_args[*]} (git $GIT_SHA)"
+start=$SECONDS
+cargo auditable "$subcommand" "${SHIP_CARGO_ARGS[@]}" "${target_args[@]}"
+log "built ${#builds[@]} target(s) in $((SECONDS - start)) s"
+for build in "${builds[@]}"; do
+  IFS=: read -r arch target _ <<<"$build"
   binary="target/$target/release/$(crate_name)"
   [[ -x "$binary" ]] || die "cargo finished but $binary is missing"
 

@@ -26,11 +26,16 @@ STAGES=(
   "scan|scripts/scan.sh|Trivy config and secret scans; SBOM and cargo audit bin per platform's image|apt cargo repacks"
   "image-vuln|scripts/scan.sh vuln|Trivy vulnerability scan of the image (needs Trivy's online database)|apt repacks"
   "deploy|scripts/deploy-stage.sh|deploy to kind and check a rolling update drops no request|apt cross repacks"
-  "gates|cargo nextest run --locked --test gates --run-ignored only --no-fail-fast|plants one violation per gate in a copy of the repo; each gate must fail|apt rust cargo python repacks api-test"
+  "gates|scripts/gates.sh|plants one violation per gate in a copy of the repo; each gate must fail|apt rust cargo python repacks api-test"
   "rename-test|cargo nextest run --locked --test rename --run-ignored only --no-fail-fast|renames a copy of the repo with scripts/rename.sh (cargo xtask rename); the copy must build and pass its tests|apt rust cargo"
-  "reliability|scripts/reliability.sh --quick --debug|shutdown under load, 20 s soak, hostile input over raw sockets (tests/reliability/), then the API contract (schemathesis)|apt rust cargo api-test"
-  "fuzz|scripts/fuzz.sh --time 30|bounded cargo-fuzz run of the slug and request-body targets (nightly)|apt cargo"
+  "reliability|scripts/reliability.sh --soak \$SOAK_SECONDS --debug|shutdown under load, a soak at saturation, hostile input over raw sockets (tests/reliability/), then the API contract (schemathesis)|apt rust cargo api-test"
+  "fuzz|scripts/fuzz.sh --time \$FUZZ_SECONDS|bounded cargo-fuzz run of the slug and request-body targets (nightly)|apt cargo"
 )
+# The time boxes of the stages that run for a set time rather than to the end
+# of a fixed amount of work. --quick shortens them for a rerun during the day;
+# CI never does (it refuses --quick), so every pull request gets the full boxes.
+FULL_TIME_BOXES=(SOAK_SECONDS=20 FUZZ_SECONDS=30)
+QUICK_TIME_BOXES=(SOAK_SECONDS=5 FUZZ_SECONDS=5)
 # The parts that install system packages or change the kernel's binfmt table:
 # ci.sh never runs them itself, it names the command that does.
 ROOT_PARTS=(apt emulation)
@@ -43,8 +48,8 @@ stage_field() { # stage_field LINE N: the Nth |-separated field of a STAGES line
 
 usage() {
   cat <<'EOF'
-Usage: scripts/ci.sh [--only STAGE...] [--skip STAGE...] [--fail-fast] [--no-install]
-                     [--list] [--help]
+Usage: scripts/ci.sh [--only STAGE...] [--skip STAGE...] [--fail-fast] [--quick]
+                     [--no-install] [--list] [--help]
 
 Runs the pipeline stages in order and prints a summary: stage | result | seconds.
 Exit status is non-zero when any stage FAILED. A stage that cannot run on this
@@ -59,6 +64,8 @@ Options:
   --only STAGE...  run only these stages (in pipeline order)
   --skip STAGE...  run every stage except these
   --fail-fast      stop after the first failed stage
+  --quick          shorter time boxes (below) for a rerun during the day; every
+                   check still runs. Refused in CI, which runs the full ones.
   --no-install     install nothing: stop with the list of what is missing
   --list           print the stage names and exit
   -h, --help       this help
@@ -68,8 +75,8 @@ Environment: ADVISORY_DB=<git checkout or bundle> runs the supply-chain and scan
 stages against that advisory database snapshot instead of fetching it;
 IMAGE (default payload:local) names the image under test.
 
-Stages:
 EOF
+  printf 'Time boxes: %s; with --quick: %s\n\nStages:\n' "${FULL_TIME_BOXES[*]}" "${QUICK_TIME_BOXES[*]}"
   local line
   for line in "${STAGES[@]}"; do
     printf '  %-15s %s\n' "$(stage_field "$line" 0)" "$(stage_field "$line" 2)"
@@ -84,7 +91,7 @@ is_stage() {
   return 1
 }
 
-only=() skip=() fail_fast=0 install=1 mode=""
+only=() skip=() fail_fast=0 install=1 quick=0 mode=""
 while (($# > 0)); do
   case "$1" in
     -h | --help) usage; exit 0 ;;
@@ -94,6 +101,7 @@ while (($# > 0)); do
       ;;
     --only | --skip) mode="${1#--}" ;;
     --fail-fast) fail_fast=1 ;;
+    --quick) quick=1 ;;
     --no-install) install=0 ;;
     -*) usage >&2; die "unknown option '$1'" ;;
     *)
@@ -105,6 +113,12 @@ while (($# > 0)); do
   shift
 done
 [[ -z "$mode" || ${#only[@]} -gt 0 || ${#skip[@]} -gt 0 ]] || die "--$mode needs at least one stage name"
+if ((quick)); then
+  [[ -z "${CI:-}" ]] || die "--quick shortens the fuzz and soak time boxes; CI runs the full ones (unset CI to use it on your machine)"
+  export "${QUICK_TIME_BOXES[@]}"
+else
+  export "${FULL_TIME_BOXES[@]}"
+fi
 
 selected() {
   local s
@@ -213,4 +227,5 @@ done
 } | step_summary
 printf '\n%d passed, %d failed, %d skipped (stages), %ds in total; logs in target/ci-logs/\n' \
   "$passed" "$failed" "$skipped" $((SECONDS - total_start))
+((quick)) && log "--quick: time boxes ${QUICK_TIME_BOXES[*]} (CI runs ${FULL_TIME_BOXES[*]})"
 ((failed == 0))

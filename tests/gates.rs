@@ -8,7 +8,7 @@
 //! run several checks, that the planted gate's check is one that failed.
 //!
 //! They need the pinned tools (`scripts/install-tools.sh`) and take minutes,
-//! so they are ignored by default; `scripts/ci.sh --only gates` runs them:
+//! so they are ignored by default; `scripts/ci.sh --only gates` runs them (`scripts/gates.sh`):
 //! `cargo nextest run --locked --test gates --run-ignored only`.
 
 mod support;
@@ -303,6 +303,12 @@ fn advisories_reject_a_vulnerable_crate() {
     // smallvec 0.6.13: heap buffer overflow in insert_many (RUSTSEC-2021-0003).
     sandbox.add_dependency(r#"smallvec-old = { package = "smallvec", version = "=0.6.13" }"#);
     let out = sandbox.run(&["scripts/supply-chain.sh"]);
+    assert!(
+        !out.output.contains("advisories not checked"),
+        "this gate needs the RustSec database: set ADVISORY_DB to a checkout or bundle of it, \
+         or run scripts/gates.sh, which leaves this gate out and reports SKIPPED:\n{}",
+        out.output
+    );
     out.assert_fails_naming(&["RUSTSEC-2021-0003"]);
     // Both tools must see it on their own.
     assert_eq!(
