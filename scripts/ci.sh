@@ -35,7 +35,7 @@ STAGES=(
 # of a fixed amount of work. --quick shortens them for a rerun during the day;
 # CI never does (it refuses --quick), so every pull request gets the full boxes.
 FULL_TIME_BOXES=(SOAK_SECONDS=20 FUZZ_SECONDS=30)
-QUICK_TIME_BOXES=(SOAK_SECONDS=5 FUZZ_SECONDS=5)
+QUICK_TIME_BOXES=(SOAK_SECONDS=15 FUZZ_SECONDS=5)
 # The parts that install system packages or change the kernel's binfmt table:
 # ci.sh never runs them itself, it names the command that does.
 ROOT_PARTS=(apt emulation)

@@ -5,7 +5,10 @@
 //! ignored) into a temporary directory, plants ONE violation there, runs the
 //! stage script (or the exact command the stage runs) in the copy, and asserts
 //! that it fails with a message naming the problem and, for the stages that
-//! run several checks, that the planted gate's check is one that failed.
+//! run several checks, that the planted gate's check is one that failed. The
+//! config-lint test is the exception: its checks read different files, so it
+//! plants one violation per check in one copy and asserts that each check
+//! failed on its own, which costs one stage run instead of seven.
 //!
 //! They need the pinned tools (`scripts/install-tools.sh`) and take minutes,
 //! so they are ignored by default; `scripts/ci.sh --only gates` runs them (`scripts/gates.sh`):
@@ -130,19 +133,78 @@ impl Outcome {
         );
     }
 
-    /// Like `assert_fails_naming`, and the stage names the planted gate's
-    /// check among those that failed (a check name starts with the gate's).
+    /// Like `assert_fails_naming`, and the planted gate's own check failed
+    /// with the needles in its output.
     #[track_caller]
     fn assert_gate_fails(&self, gate: &str, needles: &[&str]) {
         self.assert_fails_naming(needles);
-        let failed = self.failed_checks();
-        assert!(
-            failed.iter().any(|c| c.starts_with(gate)),
-            "expected `{gate}` among the failed checks of `{}`, they are {failed:?}; output:\n{}",
-            self.command,
-            self.output
-        );
+        let needles: Vec<String> = needles.iter().map(|n| (*n).to_owned()).collect();
+        if let Some(miss) = self.check_missed(gate, &needles) {
+            panic!("{miss}; output of `{}`:\n{}", self.command, self.output);
+        }
     }
+
+    /// Why the gate did not catch its plant, or `None` when a check whose
+    /// name starts with `gate` failed and printed every needle between its
+    /// opening `--> NAME: COMMAND` and its closing `--> NAME: FAILED` lines
+    /// (the stage scripts' `check`): a needle printed by another check does
+    /// not count.
+    fn check_missed(&self, gate: &str, needles: &[String]) -> Option<String> {
+        let failed = self.failed_checks();
+        if !failed.iter().any(|c| c.starts_with(gate)) {
+            return Some(format!(
+                "`{gate}` is not among the failed checks {failed:?}"
+            ));
+        }
+        let caught = failed_check_outputs(&self.output)
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(gate))
+            .any(|(_, body)| needles.iter().all(|n| body.contains(n.as_str())));
+        (!caught).then(|| format!("`{gate}` failed without naming all of {needles:?}"))
+    }
+}
+
+/// (name, output) of each check that failed, from the `--> NAME: ...` lines
+/// the stage scripts print around a check.
+fn failed_check_outputs(output: &str) -> Vec<(&str, String)> {
+    let mut sections = Vec::new();
+    let mut open: Option<(&str, String)> = None;
+    for line in output.lines() {
+        let marker = line.strip_prefix("--> ");
+        match (&mut open, marker) {
+            (Some((name, body)), Some(rest)) if rest.starts_with(&format!("{name}: ")) => {
+                if rest[name.len() + 2..].starts_with("FAILED") {
+                    sections.push((*name, std::mem::take(body)));
+                }
+                open = None;
+            }
+            (Some((_, body)), _) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            (None, Some(rest)) => {
+                if let Some((name, _command)) = rest.split_once(": ") {
+                    open = Some((name, String::new()));
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    sections
+}
+
+#[test]
+fn failed_check_outputs_keeps_each_failed_checks_own_lines() {
+    let output = "--> a: tool-a x\nA said this\n--> a: FAILED with exit code 1 (0s)\n\
+                  --> b: tool-b\nB is fine\n--> b: ok (0s)\n\
+                  --> c d: tool-c\nC said that\n--> c d: FAILED with exit code 2 (1s)\n";
+    assert_eq!(
+        failed_check_outputs(output),
+        [
+            ("a", "A said this\n".to_owned()),
+            ("c d", "C said that\n".to_owned())
+        ]
+    );
 }
 
 /// A workflow that passes every linter; tests add one bad step to it.
@@ -179,66 +241,93 @@ fn rustfmt_rejects_unformatted_code() {
 
 // ---------------------------------------------------------------- config-lint
 
+/// One violation per config-lint check, each in a file of its own, so one
+/// run of the stage sees them all (the stage runs every check even after one
+/// fails): a plant, the check that must catch it, and what that check's own
+/// output must say.
+struct ConfigPlant {
+    check: &'static str,
+    needles: Vec<String>,
+}
+
 #[test]
 #[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
-fn actionlint_runs_shellcheck_on_run_blocks() {
+fn config_lint_fails_naming_each_planted_violation() {
     let sandbox = Sandbox::staged();
+    let plants = [
+        plant_unquoted_variable_in_a_run_block(&sandbox),
+        plant_an_unpinned_action(&sandbox),
+        plant_an_unquoted_variable_in_a_script(&sandbox),
+        plant_a_root_container(&sandbox),
+        plant_trailing_spaces(&sandbox),
+        plant_an_unknown_manifest_field(&sandbox),
+        plant_a_latest_image(&sandbox),
+    ];
+    // Through the runner, as a user runs it: a failed stage fails ci.sh.
+    let out = sandbox.run(&["scripts/ci.sh", "--only", "config-lint"]);
+    out.assert_fails_naming(&["config-lint", "FAILED", "0 passed, 1 failed, 0 skipped"]);
+    let misses: Vec<String> = plants
+        .iter()
+        .filter_map(|plant| out.check_missed(plant.check, &plant.needles))
+        .collect();
+    assert!(
+        misses.is_empty(),
+        "config-lint let planted violations through:\n  {}\noutput:\n{}",
+        misses.join("\n  "),
+        out.output
+    );
+}
+
+fn plant_unquoted_variable_in_a_run_block(sandbox: &Sandbox) -> ConfigPlant {
+    let file = "gate-probe-actionlint.yml";
     sandbox.write(
-        ".github/workflows/gate-probe.yml",
+        &format!(".github/workflows/{file}"),
         &workflow("      - run: echo $GATE_PROBE\n"),
     );
-    let out = sandbox.run(&["scripts/lint-config.sh"]);
-    out.assert_gate_fails("actionlint", &["SC2086", "gate-probe.yml"]);
+    ConfigPlant {
+        check: "actionlint",
+        needles: vec!["SC2086".into(), file.into()],
+    }
 }
 
-#[test]
-#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
-fn zizmor_rejects_an_unpinned_action() {
-    let sandbox = Sandbox::staged();
+fn plant_an_unpinned_action(sandbox: &Sandbox) -> ConfigPlant {
+    let file = "gate-probe-zizmor.yml";
     let step =
         "      - uses: actions/checkout@v7\n        with:\n          persist-credentials: false\n";
-    sandbox.write(".github/workflows/gate-probe.yml", &workflow(step));
-    let out = sandbox.run(&["scripts/lint-config.sh"]);
-    out.assert_gate_fails("zizmor", &["unpinned-uses", "gate-probe.yml"]);
+    sandbox.write(&format!(".github/workflows/{file}"), &workflow(step));
+    ConfigPlant {
+        check: "zizmor",
+        needles: vec!["unpinned-uses".into(), file.into()],
+    }
 }
 
-#[test]
-#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
-fn shellcheck_rejects_an_unquoted_variable() {
-    let sandbox = Sandbox::staged();
-    sandbox.write("scripts/gate-probe.sh", UNQUOTED_ARGUMENT);
-    let out = sandbox.run(&["scripts/lint-config.sh"]);
-    out.assert_gate_fails("shellcheck", &["SC2086", "scripts/gate-probe.sh"]);
+fn plant_an_unquoted_variable_in_a_script(sandbox: &Sandbox) -> ConfigPlant {
+    let file = "scripts/gate-probe.sh";
+    sandbox.write(file, UNQUOTED_ARGUMENT);
+    ConfigPlant {
+        check: "shellcheck",
+        needles: vec!["SC2086".into(), file.into()],
+    }
 }
 
-#[test]
-#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
-fn hadolint_rejects_a_root_container() {
-    let sandbox = Sandbox::staged();
+fn plant_a_root_container(sandbox: &Sandbox) -> ConfigPlant {
     sandbox.append("Dockerfile", "\nUSER root\n");
-    let out = sandbox.run(&["scripts/lint-config.sh"]);
-    out.assert_gate_fails("hadolint", &["DL3002"]);
+    ConfigPlant {
+        check: "hadolint",
+        needles: vec!["DL3002".into()],
+    }
 }
 
-#[test]
-#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
-fn yamllint_rejects_trailing_spaces() {
-    let sandbox = Sandbox::staged();
-    sandbox.append(
-        "k8s/base/kustomization.yaml",
-        "# planted by tests/gates.rs   \n",
-    );
-    let out = sandbox.run(&["scripts/lint-config.sh"]);
-    out.assert_gate_fails(
-        "yamllint",
-        &["trailing-spaces", "k8s/base/kustomization.yaml"],
-    );
+fn plant_trailing_spaces(sandbox: &Sandbox) -> ConfigPlant {
+    let file = "k8s/base/kustomization.yaml";
+    sandbox.append(file, "# planted by tests/gates.rs   \n");
+    ConfigPlant {
+        check: "yamllint",
+        needles: vec!["trailing-spaces".into(), file.into()],
+    }
 }
 
-#[test]
-#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
-fn kubernetes_validate_rejects_an_unknown_field() {
-    let sandbox = Sandbox::staged();
+fn plant_an_unknown_manifest_field(sandbox: &Sandbox) -> ConfigPlant {
     // A misspelt field: the API server would silently drop it (no --strict
     // there), so the typo would only show as a setting that never applies.
     sandbox.replace_first(
@@ -246,14 +335,13 @@ fn kubernetes_validate_rejects_an_unknown_field() {
         "\nspec:\n",
         "\nspec:\n  replica: 3\n",
     );
-    let out = sandbox.run(&["scripts/lint-config.sh"]);
-    out.assert_gate_fails("kubernetes-validate", &["'replica' was unexpected"]);
+    ConfigPlant {
+        check: "kubernetes-validate",
+        needles: vec!["'replica' was unexpected".into()],
+    }
 }
 
-#[test]
-#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
-fn checkov_rejects_a_latest_image() {
-    let sandbox = Sandbox::staged();
+fn plant_a_latest_image(sandbox: &Sandbox) -> ConfigPlant {
     let manifest = sandbox.read("k8s/base/deployment.yaml");
     let image_line = manifest
         .lines()
@@ -265,8 +353,10 @@ fn checkov_rejects_a_latest_image() {
         image_line,
         &format!("{indent}image: payload:latest"),
     );
-    let out = sandbox.run(&["scripts/lint-config.sh"]);
-    out.assert_gate_fails("checkov", &["CKV_K8S_14"]);
+    ConfigPlant {
+        check: "checkov",
+        needles: vec!["CKV_K8S_14".into()],
+    }
 }
 
 // ---------------------------------------------------------------- supply-chain
@@ -363,15 +453,4 @@ fn schemathesis_rejects_a_rule_the_document_does_not_state() {
         "must be at most 100",
         "the service breaks its OpenAPI document",
     ]);
-}
-
-// ---------------------------------------------------------------- the runner
-
-#[test]
-#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
-fn ci_sh_fails_when_a_stage_fails() {
-    let sandbox = Sandbox::staged();
-    sandbox.write("scripts/gate-probe.sh", UNQUOTED_ARGUMENT);
-    let out = sandbox.run(&["scripts/ci.sh", "--only", "config-lint"]);
-    out.assert_fails_naming(&["config-lint", "FAILED", "0 passed, 1 failed, 0 skipped"]);
 }
