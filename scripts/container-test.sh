@@ -62,8 +62,7 @@ done
 ship_platform_archs "$platform"
 
 if [[ -n "$archive" ]]; then
-  require_tool cargo "Install Rust with rustup (https://rustup.rs)."
-  cargo nextest --version >/dev/null 2>&1 || die "cargo-nextest is not installed: scripts/install-tools.sh --only cargo"
+  require_nextest
   [[ "$archive" == *.tar.zst ]] || die "--archive: name the file *.tar.zst (nextest's archive format)"
   cd "$REPO_ROOT"
   cargo nextest archive --locked --test container --archive-file "$archive"
@@ -74,8 +73,7 @@ if [[ -n "$from_archive" ]]; then
   [[ -f "$from_archive" ]] || die "--from-archive: no archive at $from_archive (make one with --archive)"
   require_tool cargo-nextest "Install cargo-nextest (scripts/install-tools.sh --only cargo)."
 else
-  require_tool cargo "Install Rust with rustup (https://rustup.rs)."
-  cargo nextest --version >/dev/null 2>&1 || die "cargo-nextest is not installed: scripts/install-tools.sh --only cargo"
+  require_nextest
 fi
 require_tool docker "Install Docker (Debian: apt-get install docker.io; elsewhere: https://docs.docker.com/engine/install/)."
 docker_engine_up ||

@@ -17,16 +17,9 @@ EOF_USAGE
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-extra=()
-case "${1:-}" in
-  -h | --help) usage; exit 0 ;;
-  --) shift; extra=("$@") ;;
-  "") ;;
-  *) usage >&2; die "unknown argument '$1'" ;;
-esac
+nextest_passthrough "$@"
 cd "$REPO_ROOT"
-require_tool cargo "Install Rust with rustup (https://rustup.rs)."
-cargo nextest --version >/dev/null 2>&1 || die "cargo-nextest is not installed: scripts/install-tools.sh --only cargo"
+require_nextest
 
 unreachable="$(advisory_db_unreachable)"
 filter=()
@@ -34,5 +27,5 @@ if [[ -n "$unreachable" ]]; then
   warn "$unreachable"
   filter=(-E 'not test(=advisories_reject_a_vulnerable_crate)')
 fi
-cargo nextest run --locked --test gates --run-ignored only --no-fail-fast "${filter[@]}" "${extra[@]}"
+cargo nextest run --locked --test gates --run-ignored only --no-fail-fast "${filter[@]}" "${NEXTEST_EXTRA[@]}"
 [[ -z "$unreachable" ]] || skip_stage "the advisories gate was not run ($unreachable); every other gate failed as it should"

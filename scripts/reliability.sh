@@ -58,8 +58,7 @@ while (($# > 0)); do
   shift
 done
 
-require_tool cargo "Install Rust with rustup (https://rustup.rs)."
-cargo nextest --version >/dev/null 2>&1 || die "cargo-nextest is not installed: scripts/install-tools.sh --only cargo"
+require_nextest
 [[ "$(uname -s)" == Linux ]] || die "the reliability suite reads /proc and sends signals with kill: run it on Linux (or in CI)"
 cd "$REPO_ROOT"
 out_dir="$REPO_ROOT/target/reliability"

@@ -23,19 +23,12 @@ EOF_USAGE
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-extra=()
-case "${1:-}" in
-  -h | --help) usage; exit 0 ;;
-  --) shift; extra=("$@") ;;
-  "") ;;
-  *) usage >&2; die "unknown argument '$1'" ;;
-esac
+nextest_passthrough "$@"
 cd "$REPO_ROOT"
-require_tool cargo "Install Rust with rustup (https://rustup.rs)."
-cargo nextest --version >/dev/null 2>&1 || die "cargo-nextest is not installed: scripts/install-tools.sh --only cargo"
+require_nextest
 
 # --status-level skip: each skipped (ignored) test is listed by name.
-check unit+http cargo nextest run --workspace --locked --no-fail-fast --status-level skip "${extra[@]}"
+check unit+http cargo nextest run --workspace --locked --no-fail-fast --status-level skip "${NEXTEST_EXTRA[@]}"
 check doctests cargo test --workspace --doc --locked
 log "skipped tests are the ignored heavy suites: each #[ignore = \"<stage>: <why>\"] names the scripts/ci.sh stage that runs it (\`cargo test\` prints the reasons)"
 finish_checks test

@@ -67,6 +67,26 @@ require_tool() {
     die "'$1' is not installed. ${2:-Run scripts/install-tools.sh.}"
 }
 
+# require_nextest: cargo and cargo-nextest, or a message naming the install.
+require_nextest() {
+  require_tool cargo "Install Rust with rustup (https://rustup.rs)."
+  cargo nextest --version >/dev/null 2>&1 ||
+    die "cargo-nextest is not installed: scripts/install-tools.sh --only cargo"
+}
+
+# nextest_passthrough "$@": the argument handling of a script that wraps one
+# nextest run and takes only `-- EXTRA NEXTEST ARGS`, which it leaves in
+# NEXTEST_EXTRA; --help prints the script's `usage`.
+nextest_passthrough() {
+  NEXTEST_EXTRA=()
+  case "${1:-}" in
+    -h | --help) usage; exit 0 ;;
+    --) shift; NEXTEST_EXTRA=("$@") ;;
+    "") ;;
+    *) usage >&2; die "unknown argument '$1' (see --help)" ;;
+  esac
+}
+
 # docker_engine_up: true when a Docker engine answers.
 docker_engine_up() {
   command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1
