@@ -77,6 +77,7 @@ require_nextest() {
 # nextest_passthrough "$@": the argument handling of a script that wraps one
 # nextest run and takes only `-- EXTRA NEXTEST ARGS`, which it leaves in
 # NEXTEST_EXTRA; --help prints the script's `usage`.
+# shellcheck disable=SC2034 # NEXTEST_EXTRA is read by the calling script
 nextest_passthrough() {
   NEXTEST_EXTRA=()
   case "${1:-}" in
