@@ -26,6 +26,7 @@ STAGES=(
   "scan|scripts/scan.sh|Trivy config and secret scans; SBOM and cargo audit bin per platform's image|apt cargo repacks"
   "image-vuln|scripts/scan.sh vuln|Trivy vulnerability scan of the image (needs Trivy's online database)|apt repacks"
   "deploy|scripts/deploy-stage.sh|deploy to kind and check a rolling update drops no request|apt cross repacks"
+  "deploy-host|scripts/deploy-host-stage.sh|blue-green, canary and rollback behind nginx (Debian's) under load: 0 failed requests; planted faults must lose some|apt rust cargo cross"
   "gates|scripts/gates.sh|plants one violation per gate in a copy of the repo; each gate must fail|apt rust cargo python repacks api-test"
   "rename-test|cargo nextest run --locked --test rename --run-ignored only --no-fail-fast|renames a copy of the repo with scripts/rename.sh (cargo xtask rename); the copy must build and pass its tests|apt rust cargo"
   "reliability|scripts/reliability.sh --soak \$SOAK_SECONDS --debug|shutdown under load, a soak at saturation, hostile input over raw sockets (tests/reliability/), then the API contract (schemathesis)|apt rust cargo api-test"

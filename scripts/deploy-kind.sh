@@ -20,6 +20,10 @@ it does not exist:
   3. kubectl apply the k8s/overlays/kind overlay with that tag
   4. wait for the rollout, then smoke-test /readyz and /version through the
      Service (NodePort published on 127.0.0.1:30080)
+  5. if 4 fails (never ready, crash loop, smoke test): print the failing
+     pods' events and logs, `kubectl rollout undo`, wait until the previous
+     revision is fully available again, and exit 4 (exit 1 when there is no
+     previous revision, or the rollback fails too)
 
   --load-only IMAGE  only step 2, on an existing cluster; prints the image
                      reference to deploy (scripts/rollout-test.sh uses it)
@@ -179,10 +183,36 @@ EOF
 
 wait_for_rollout() {
   log "waiting up to $ROLLOUT_TIMEOUT for deployment/$APP"
+  kubectl --context "$CONTEXT" -n "$NAMESPACE" rollout status "deployment/$APP" --timeout="$ROLLOUT_TIMEOUT" ||
+    roll_back "deployment/$APP did not become available within $ROLLOUT_TIMEOUT (its progressDeadlineSeconds or the timeout passed)"
+}
+
+# The exit status of a deploy that failed and was rolled back: the cluster
+# serves the previous revision again. scripts/rollout-test.sh --expect-rollback
+# tells it from any other failure.
+ROLLED_BACK=4
+
+# roll_back REASON: undoes a revision that failed after it was applied, and
+# exits: ROLLED_BACK once the previous revision is fully available again, 1
+# when there is none or it does not come back. maxUnavailable 0 kept the old
+# pods serving while the new ones failed, so the undo only retires those.
+roll_back() {
+  local reason="$1" revision
+  diagnose
+  revision="$(kubectl --context "$CONTEXT" -n "$NAMESPACE" get "deployment/$APP" \
+    -o jsonpath='{.metadata.annotations.deployment\.kubernetes\.io/revision}' 2>/dev/null || true)"
+  if ! [[ "$revision" =~ ^[0-9]+$ ]] || ((revision < 2)); then
+    die "$reason. This is the Deployment's first revision, so there is nothing to roll back to: fix the cause shown above and deploy again"
+  fi
+  log "rolling back deployment/$APP from revision $revision: $reason"
+  kubectl --context "$CONTEXT" -n "$NAMESPACE" rollout undo "deployment/$APP" ||
+    die "$reason, and 'kubectl rollout undo deployment/$APP' failed (see above): roll back by hand (kubectl -n $NAMESPACE rollout history deployment/$APP)"
   if ! kubectl --context "$CONTEXT" -n "$NAMESPACE" rollout status "deployment/$APP" --timeout="$ROLLOUT_TIMEOUT"; then
     diagnose
-    die "deployment/$APP did not become available within $ROLLOUT_TIMEOUT (diagnostics above)"
+    die "$reason, and the previous revision did not become available again within $ROLLOUT_TIMEOUT: the cluster needs a person (kubectl -n $NAMESPACE rollout history deployment/$APP)"
   fi
+  printf 'error: %s. Rolled back: the previous revision serves again (the failed revision'"'"'s pods and events are above).\n' "$reason" >&2
+  exit "$ROLLED_BACK"
 }
 
 # smoke_test REVISION: /readyz and /version answer through the Service, and
@@ -198,12 +228,10 @@ smoke_test() {
     fi
     sleep 1
   done
-  if [[ -z "$version" ]]; then
-    diagnose
-    die "$SERVICE_URL/readyz did not answer 200 within 30 s. Is port 30080 mapped? A cluster created without k8s/overlays/kind/kind-config.yaml is not: run scripts/deploy-kind.sh --delete, then deploy again"
-  fi
+  [[ -n "$version" ]] ||
+    roll_back "$SERVICE_URL/readyz did not answer 200 within 30 s. Is port 30080 mapped? A cluster created without k8s/overlays/kind/kind-config.yaml is not: run scripts/deploy-kind.sh --delete, then deploy again"
   [[ -n "$sha" && ("$revision" == "$sha"* || "$sha" == "$revision"*) ]] ||
-    die "/version still reports git_sha '$sha' after 30 s, expected the deployed $revision: $version"
+    roll_back "/version still reports git_sha '$sha' after 30 s, expected the deployed $revision: $version"
   log "smoke test passed: /readyz 200, /version git_sha $sha"
 }
 

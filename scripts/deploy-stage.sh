@@ -12,7 +12,9 @@ Usage: scripts/deploy-stage.sh
 When `kind` and a Docker engine are present: builds the parent commit's image
 (payload:previous, as the build (previous) job does), deploys it with
 scripts/deploy-kind.sh, then rolls to this commit's image ($IMAGE, default
-payload:local, from the image stage) under load with scripts/rollout-test.sh.
+payload:local, from the image stage) under load with scripts/rollout-test.sh,
+then deploys a broken revision that deploy-kind.sh must roll back under the
+same load (rollout-test.sh --expect-rollback).
 Otherwise prints `SKIPPED: <reason>` and exits 3, which scripts/ci.sh reports
 as SKIPPED (never as passed). GitHub CI runs the two scripts in its deploy
 job, on a runner where kind works.
@@ -35,13 +37,8 @@ fi
 # shellcheck source=scripts/lib/ship.sh
 source "$REPO_ROOT/scripts/lib/ship.sh"
 require_tool wrk "Install wrk, the rollout test's load generator: sudo scripts/install-tools.sh --only apt"
-image="${IMAGE:-payload:local}"
-docker image inspect "$image" >/dev/null 2>&1 ||
-  die "image $image not found: build it first (scripts/ci.sh --only image deploy)"
-problem="$(image_revision_problem "$image")"
-[[ -z "$problem" ]] || die "$problem"
-# The rollout needs a second, different /version to roll from: the parent
-# commit's build. Only the host's platform: it runs on this machine's kind.
-GIT_SHA="$(parent_sha)" IMAGE=payload:previous "$REPO_ROOT/scripts/build-image.sh" --platform "$(host_arch)"
+prepare_rollout_images deploy
 "$REPO_ROOT/scripts/deploy-kind.sh" payload:previous
 "$REPO_ROOT/scripts/rollout-test.sh" "$image"
+build_broken_image "$image" payload:broken
+"$REPO_ROOT/scripts/rollout-test.sh" --expect-rollback payload:broken

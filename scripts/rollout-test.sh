@@ -9,7 +9,7 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/rollout-test.sh NEW_IMAGE
+Usage: scripts/rollout-test.sh [--expect-rollback] NEW_IMAGE
 
 Needs the Deployment from scripts/deploy-kind.sh running. NEW_IMAGE is a local
 image built from a different git SHA than the running one, e.g.:
@@ -24,6 +24,11 @@ Steps: load NEW_IMAGE into the kind nodes; start wrk against the Service
 stop the load. Then assert zero non-2xx answers, zero transport errors and
 that /version reports NEW_IMAGE's git SHA. Prints the counts and the rollout
 duration, and appends them to $GITHUB_STEP_SUMMARY when that is set.
+
+  --expect-rollback  NEW_IMAGE is broken (it never turns ready): deploy it
+                     with scripts/deploy-kind.sh, which must roll it back
+                     (exit 4); assert that the old pods served throughout,
+                     with zero failed requests, and still report the old SHA
 
 Environment:
   KIND_CLUSTER_NAME   cluster name (default payload)
@@ -49,10 +54,11 @@ WARM_UP_SECONDS=3
 # errors that show only once traffic has fully moved.
 COOL_DOWN_SECONDS=3
 
-new_image=""
+new_image="" expect_rollback=false
 for arg in "$@"; do
   case "$arg" in
     -h | --help) usage; exit 0 ;;
+    --expect-rollback) expect_rollback=true ;;
     -*) usage >&2; die "unknown option '$arg'" ;;
     *)
       [[ -z "$new_image" ]] || die "one image only; got '$new_image' and '$arg'"
@@ -152,22 +158,33 @@ sleep "$WARM_UP_SECONDS"
 kill -0 "$wrk_pid" 2>/dev/null || die "wrk stopped before the rollout began: $(cat "$work/wrk.out")"
 
 # --- rollout -------------------------------------------------------------------
-log "rolling deployment/$APP: $old_image -> $new_ref"
 start="$(now_ms)"
-k set image "deployment/$APP" "$APP=$new_ref" >/dev/null
 rollout_ok=true
-if ! k rollout status "deployment/$APP" --timeout="$ROLLOUT_TIMEOUT"; then
-  rollout_ok=false
-  k get deployment,replicaset,pods -o wide >&2 || true
-  k get events --sort-by=.lastTimestamp 2>/dev/null | tail -n 20 >&2 || true
+if [[ "$expect_rollback" == true ]]; then
+  log "deploying the broken $new_ref with scripts/deploy-kind.sh: it must roll back"
+  rc=0
+  "$REPO_ROOT/scripts/deploy-kind.sh" "$new_image" || rc=$?
+  [[ "$rc" == 4 ]] || rollout_ok=false
+  rollout_seconds="$(seconds_since "$start")"
+  drained_seconds="$rollout_seconds"
+  expected_sha="${old_image##*:}"
+else
+  log "rolling deployment/$APP: $old_image -> $new_ref"
+  k set image "deployment/$APP" "$APP=$new_ref" >/dev/null
+  if ! k rollout status "deployment/$APP" --timeout="$ROLLOUT_TIMEOUT"; then
+    rollout_ok=false
+    k get deployment,replicaset,pods -o wide >&2 || true
+    k get events --sort-by=.lastTimestamp 2>/dev/null | tail -n 20 >&2 || true
+  fi
+  rollout_seconds="$(seconds_since "$start")"
+  # `rollout status` returns when the new pods are available; the old ones may
+  # still be in their shutdown delay, serving. Their end is part of the test.
+  if ((${#old_pods[@]} > 0)); then
+    k wait --for=delete "${old_pods[@]}" --timeout=60s >/dev/null 2>&1 || true
+  fi
+  drained_seconds="$(seconds_since "$start")"
+  expected_sha="$new_sha"
 fi
-rollout_seconds="$(seconds_since "$start")"
-# `rollout status` returns when the new pods are available; the old ones may
-# still be in their shutdown delay, serving. Their end is part of the test.
-if ((${#old_pods[@]} > 0)); then
-  k wait --for=delete "${old_pods[@]}" --timeout=60s >/dev/null 2>&1 || true
-fi
-drained_seconds="$(seconds_since "$start")"
 sleep "$COOL_DOWN_SECONDS"
 
 kill -0 "$wrk_pid" 2>/dev/null || die "wrk stopped during the rollout: $(cat "$work/wrk.out")"
@@ -188,9 +205,9 @@ rate="$(awk -v r="$requests" -v s="$load_seconds" 'BEGIN { printf "%.0f", (s > 0
 versions_ok=true
 for _ in 1 2 3 4 5 6 7 8 9 10; do
   sha="$(curl -fsS --max-time 2 "$SERVICE_URL/version" | jq -r '.git_sha // empty')" || sha="(no answer)"
-  [[ -n "$sha" && ("$new_sha" == "$sha"* || "$sha" == "$new_sha"*) ]] || {
+  [[ -n "$sha" && ("$expected_sha" == "$sha"* || "$sha" == "$expected_sha"*) ]] || {
     versions_ok=false
-    warn "/version answered git_sha '$sha', expected $new_sha"
+    warn "/version answered git_sha '$sha', expected $expected_sha"
   }
 done
 remaining=0
@@ -203,10 +220,10 @@ printf '%-34s %s s (old pods gone after %s s)\n' "rollout duration" "$rollout_se
 printf '%-34s %s in %s s (~%s req/s), p99 %s ms\n' "requests" "$requests" "$load_seconds" "$rate" "$p99"
 printf '%-34s %s\n' "non-2xx answers" "$non2xx"
 printf '%-34s %s (connect %s, read %s, write %s, timeout %s)\n' "transport errors" "$transport" "$connect" "$read" "$write" "$timeout"
-printf '%-34s %s\n' "/version reports the new SHA" "$versions_ok"
+printf '%-34s %s\n' "/version reports $expected_sha" "$versions_ok"
 
 step_summary <<EOF
-### Rolling update under load
+### $([[ "$expect_rollback" == true ]] && echo "Broken revision rolled back under load" || echo "Rolling update under load")
 
 | | |
 |---|---|
@@ -215,16 +232,22 @@ step_summary <<EOF
 | requests | $requests in $load_seconds s (~$rate req/s), p99 $p99 ms |
 | non-2xx answers | $non2xx |
 | transport errors | $transport (connect $connect, read $read, write $write, timeout $timeout) |
-| /version reports the new SHA | $versions_ok |
+| /version reports $expected_sha | $versions_ok |
 EOF
 
 failures=()
-[[ "$rollout_ok" == true ]] || failures+=("the rollout did not complete within $ROLLOUT_TIMEOUT")
-((remaining == 0)) || failures+=("$remaining old pod(s) still exist 60 s after the rollout")
+if [[ "$expect_rollback" == true ]]; then
+  [[ "$rollout_ok" == true ]] || failures+=("scripts/deploy-kind.sh exited $rc, not 4 (failed and rolled back)")
+  ((remaining == ${#old_pods[@]})) ||
+    failures+=("only $remaining of the ${#old_pods[@]} old pods still run: the old ReplicaSet did not serve throughout")
+else
+  [[ "$rollout_ok" == true ]] || failures+=("the rollout did not complete within $ROLLOUT_TIMEOUT")
+  ((remaining == 0)) || failures+=("$remaining old pod(s) still exist 60 s after the rollout")
+fi
 ((requests > 0)) || failures+=("no request completed: the load never reached the service")
 ((non2xx == 0)) || failures+=("$non2xx request(s) got a non-2xx answer")
 ((transport == 0)) || failures+=("$transport request(s) failed in transport (connection refused, reset or timed out)")
-[[ "$versions_ok" == true ]] || failures+=("/version does not report the new SHA $new_sha everywhere")
+[[ "$versions_ok" == true ]] || failures+=("/version does not report $expected_sha everywhere")
 if ((${#failures[@]} > 0)); then
   printf 'error: rollout test FAILED:\n' >&2
   printf '  - %s\n' "${failures[@]}" >&2

@@ -15,6 +15,10 @@
 //!   their tags derive from the commit SHA;
 //! - Dependabot watches every place a version is pinned;
 //! - the release notes are the version's section of CHANGELOG.md.
+//! - deploys undo themselves: the deploy job proves the rollback on kind,
+//!   scripts/deploy-kind.sh rolls back in each failing case (against fake
+//!   tools), and the host deploy runs only where configured, on the digest
+//!   publish pushed.
 //!
 //! - every action call honours the contract of the action at its pinned SHA
 //!   (inputs, outputs, the tools install-action can install): see
@@ -823,7 +827,15 @@ fn the_image_is_published_only_after_every_other_job_passed() {
             }
             next += 1;
         }
-        for job in jobs.iter().filter(|j| j.id != publisher.id) {
+        // Jobs that wait for the publisher (deploy-host) come after it.
+        let mut after = vec![publisher.id];
+        while let Some(next) = jobs
+            .iter()
+            .find(|j| !after.contains(&j.id) && j.needs().iter().any(|n| after.contains(n)))
+        {
+            after.push(next.id);
+        }
+        for job in jobs.iter().filter(|j| !after.contains(&j.id)) {
             assert!(
                 waited.contains(&job.id),
                 "{}: publishes without waiting for `{}`; add it to `needs:` (nothing is published \
@@ -1399,4 +1411,220 @@ fn copy_tree(from: &Path, to: &Path) {
     } else {
         support::copy_file(from, to);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Deploys that undo themselves
+
+/// Fake `kind`, `kubectl`, `docker`, `curl` and `sleep` for
+/// scripts/deploy-kind.sh: each call is logged to `$FAKE_LOG`; the answers
+/// come from the environment (`FAKE_ROLLOUT`: exit statuses of the first and
+/// the second `rollout status`, `FAKE_REVISION`: the Deployment's revision,
+/// `FAKE_READY`: curl's exit status on /readyz).
+const FAKE_TOOLS: &str = r#"#!/usr/bin/env bash
+tool="$(basename "$0")"
+printf '%s %s\n' "$tool" "$*" >>"$FAKE_LOG"
+case "$tool $*" in
+  "sleep "*) ;;
+  "kind version") echo "kind v0.33.0 go1.24 linux/amd64" ;;
+  "kind get clusters") echo "$FAKE_APP" ;;
+  "docker info --format {{.Architecture}}") echo x86_64 ;;
+  "docker info --format {{json .DriverStatus}}") echo '[]' ;;
+  "docker image inspect --format"*) echo 0123456789abcdef0123456789abcdef01234567 ;;
+  *"rollout status"*)
+    calls="$(grep -c 'rollout status' "$FAKE_LOG")"
+    read -r -a statuses <<<"$FAKE_ROLLOUT"
+    exit "${statuses[calls - 1]:-0}"
+    ;;
+  *" get deployment/$FAKE_APP -o jsonpath="*) echo "$FAKE_REVISION" ;;
+  "curl "*/readyz) exit "$FAKE_READY" ;;
+  "curl "*/version) echo '{"git_sha":"0123456789abcdef0123456789abcdef01234567"}' ;;
+esac
+exit 0
+"#;
+
+/// Runs scripts/deploy-kind.sh against the fake tools: its exit status, its
+/// stderr, and the calls it made.
+fn deploy_kind(rollout: &str, revision: &str, ready: &str) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let fake = dir.path().join("fake");
+    fs::write(&fake, FAKE_TOOLS).expect("write the fake");
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&fake)
+        .status()
+        .expect("chmod");
+    for tool in ["kind", "kubectl", "docker", "curl", "sleep"] {
+        std::os::unix::fs::symlink(&fake, dir.path().join(tool)).expect("link a fake tool");
+    }
+    let log = dir.path().join("calls.log");
+    fs::write(&log, "").expect("log");
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(repo_root().join("scripts/deploy-kind.sh"))
+        .arg(format!("{}:test", env!("CARGO_PKG_NAME")))
+        .env("PATH", path)
+        // common.sh puts the tool cache (which holds a real kubectl) first
+        // on PATH: an empty one keeps the fakes in front.
+        .env("PAYLOAD_TOOLS_HOME", dir.path().join("no-tools"))
+        .env("FAKE_LOG", &log)
+        .env("FAKE_APP", env!("CARGO_PKG_NAME"))
+        .env("FAKE_ROLLOUT", rollout)
+        .env("FAKE_REVISION", revision)
+        .env("FAKE_READY", ready)
+        .env_remove("KIND_CLUSTER_NAME")
+        .output()
+        .expect("deploy-kind.sh runs");
+    let calls = fs::read_to_string(&log).expect("the calls");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        calls,
+    )
+}
+
+#[test]
+fn a_deploy_that_never_turns_ready_is_rolled_back() {
+    let (code, stderr, calls) = deploy_kind("1 0", "3", "0");
+    assert_eq!(code, Some(4), "exit 4 means rolled back:\n{stderr}");
+    assert!(calls.contains("rollout undo deployment/"), "{calls}");
+    assert!(
+        calls.contains("logs -l") && calls.contains("get events"),
+        "the failing pods' events and logs are shown:\n{calls}"
+    );
+    assert!(
+        stderr.contains("did not become available")
+            && stderr.contains("Rolled back: the previous revision serves again"),
+        "{stderr}"
+    );
+
+    // A smoke test that fails after a complete rollout is undone the same way.
+    let (code, stderr, calls) = deploy_kind("0 0", "2", "7");
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(
+        calls.contains("rollout undo") && stderr.contains("/readyz did not answer 200"),
+        "{stderr}"
+    );
+
+    let (code, _, calls) = deploy_kind("0", "2", "0");
+    assert_eq!(code, Some(0), "a good deploy");
+    assert!(!calls.contains("rollout undo"), "{calls}");
+}
+
+#[test]
+fn a_rollback_that_cannot_happen_or_fails_says_so() {
+    let (code, stderr, calls) = deploy_kind("1", "1", "0");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(!calls.contains("rollout undo"), "{calls}");
+    assert!(
+        stderr.contains("first revision, so there is nothing to roll back to"),
+        "{stderr}"
+    );
+
+    let (code, stderr, _) = deploy_kind("1 1", "4", "0");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the previous revision did not become available again"),
+        "{stderr}"
+    );
+}
+
+/// The index of the first step of `job` whose `run:` calls `script` with
+/// `args` (the text right after the script's name).
+fn step_running(job: &Job<'_>, script: &str, args: &str) -> Option<usize> {
+    job.steps().iter().position(|s| {
+        s.run().is_some_and(|run| {
+            run.lines().any(|l| {
+                l.trim()
+                    .strip_prefix(script)
+                    .is_some_and(|rest| rest.trim_start().starts_with(args))
+            })
+        })
+    })
+}
+
+#[test]
+fn the_deploy_job_proves_the_automatic_rollback_under_load() {
+    let wf = workflow("ci.yml");
+    let jobs = wf.jobs();
+    let deploy = jobs
+        .iter()
+        .find(|j| j.id == "deploy")
+        .expect("a deploy job");
+    let rolled = step_running(deploy, "scripts/rollout-test.sh", "\"");
+    let broken = step_running(deploy, "build_broken_image", "");
+    let rollback = step_running(deploy, "scripts/rollout-test.sh", "--expect-rollback");
+    assert!(
+        matches!((rolled, broken, rollback), (Some(r), Some(b), Some(x)) if r < x && b < x),
+        "{}: after the rolling update, build a broken revision (build_broken_image from \
+         scripts/lib/ship.sh) and deploy it with `scripts/rollout-test.sh --expect-rollback`: \
+         found the steps at {rolled:?}, {broken:?}, {rollback:?}",
+        at(&wf, deploy)
+    );
+}
+
+#[test]
+fn the_host_deploy_runs_only_where_configured_and_only_the_gated_digest() {
+    let wf = workflow("ci.yml");
+    let jobs = wf.jobs();
+    let job = jobs
+        .iter()
+        .find(|j| j.id == "deploy-host")
+        .expect("a deploy-host job");
+    assert_eq!(
+        job.needs(),
+        ["publish"],
+        "{}: deploys what publish pushed",
+        at(&wf, job)
+    );
+    assert_eq!(
+        job.yaml["environment"].as_str(),
+        Some("host"),
+        "{}: the SSH key is a secret of the `host` environment, guarded by its rules",
+        at(&wf, job)
+    );
+    let grants: Vec<String> = job
+        .permissions()
+        .into_iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    assert_eq!(
+        grants,
+        ["contents: read"],
+        "{}: needs no write permission",
+        at(&wf, job)
+    );
+    let steps = job.steps();
+    let (check, rest) = steps.split_first().expect("steps");
+    assert!(
+        check.yaml["id"].as_str() == Some("host")
+            && check.yaml["env"]["DEPLOY_HOST"].as_str() == Some("${{ vars.DEPLOY_HOST }}")
+            && check.run().is_some_and(|r| r.contains("::notice")),
+        "{}: the first step says, in a notice, when no host is configured",
+        at_step(&wf, job, check)
+    );
+    for step in rest {
+        assert_eq!(
+            step.condition(),
+            "steps.host.outputs.configured == 'true'",
+            "{}: runs only where a host is configured",
+            at_step(&wf, job, step)
+        );
+    }
+    let deploy = steps
+        .iter()
+        .find(|s| {
+            s.run()
+                .is_some_and(|r| r.contains("scripts/deploy-host.sh"))
+        })
+        .expect("a step that runs scripts/deploy-host.sh");
+    let image = deploy.yaml["env"]["IMAGE"].as_str().unwrap_or_default();
+    assert!(
+        image.ends_with("@${{ needs.publish.outputs.digest }}"),
+        "{}: deploy the digest publish pushed, not a tag that can move (IMAGE is `{image}`)",
+        at_step(&wf, job, deploy)
+    );
 }

@@ -83,3 +83,27 @@ host_arch() {
       ;;
   esac
 }
+
+# build_broken_image FROM TAG: the bad release the rollback tests deploy:
+# FROM with a setting the service refuses at start (it exits at once, so it
+# never turns ready), labelled with a revision of its own so that
+# scripts/deploy-kind.sh tags it apart from FROM.
+BROKEN_REVISION=0000000000000000000000000000000000000bad
+build_broken_image() {
+  printf 'FROM %s\nENV SHUTDOWN_DELAY_SECONDS=soon\n' "$1" |
+    docker build --quiet --label "org.opencontainers.image.revision=$BROKEN_REVISION" --tag "$2" - >/dev/null
+}
+
+# prepare_rollout_images STAGE: the two images a deploy stage rolls between.
+# Sets `image` to this commit's ($IMAGE, default payload:local, which the
+# image stage built) and builds payload:previous from the parent commit, so
+# /version differs between them. Only the host's platform: it runs here.
+prepare_rollout_images() {
+  image="${IMAGE:-payload:local}"
+  docker image inspect "$image" >/dev/null 2>&1 ||
+    die "image $image not found: build it first (scripts/ci.sh --only image $1)"
+  local problem
+  problem="$(image_revision_problem "$image")"
+  [[ -z "$problem" ]] || die "$problem"
+  GIT_SHA="$(parent_sha)" IMAGE=payload:previous "$REPO_ROOT/scripts/build-image.sh" --platform "$(host_arch)"
+}

@@ -5,10 +5,16 @@
 //! - `rename`: renames the service everywhere (`scripts/rename.sh` forwards
 //!   to it);
 //! - `bench`: the performance figures of docs/performance.md
-//!   (`scripts/bench.sh` forwards to it).
+//!   (`scripts/bench.sh` forwards to it);
+//! - `deploy-host`: blue-green and canary deploys to one Docker host behind
+//!   nginx (`scripts/deploy-host.sh`), and `deploy-host-stage`, the local
+//!   stage that measures them under load.
 
 pub mod bench;
 pub mod cli;
+pub mod deploy_host;
+pub mod http;
+pub mod load;
 pub mod manifest;
 pub mod rename;
 
@@ -41,14 +47,39 @@ macro_rules! fail {
 /// Runs `command` to the end and returns its stdout; an error naming the
 /// command with its stderr when it cannot start or fails.
 pub fn output_of(command: &mut std::process::Command) -> Result<String> {
+    output_with_input(command, None)
+}
+
+/// `output_of`, with `input` written to the command's stdin when given.
+pub fn output_with_input(
+    command: &mut std::process::Command,
+    input: Option<&str>,
+) -> Result<String> {
+    use std::io::Write as _;
+    use std::process::Stdio;
     let program = command.get_program().to_string_lossy().into_owned();
     let args: Vec<String> = command
         .get_args()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let out = command
-        .output()
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    let mut child = command
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| Error(format!("cannot run {program}: {e}")))?;
+    if let (Some(input), Some(mut pipe)) = (input, child.stdin.take()) {
+        pipe.write_all(input.as_bytes())
+            .map_err(|e| Error(format!("cannot write to {program}'s input: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| Error(format!("{program} did not finish: {e}")))?;
     if !out.status.success() {
         fail!(
             "{program} {} failed: {}",

@@ -8,6 +8,8 @@ Usage: cargo xtask <command> [ARGS]
 Commands:
   rename NEW_NAME [--force] [--dry-run]   rename the service everywhere
   bench throughput|instructions|image     performance figures (docs/performance.md)
+  deploy-host IMAGE [OPTIONS]             blue-green/canary deploy to one Docker host
+  deploy-host-stage OLD_IMAGE NEW_IMAGE   that deploy under load, locally (a ci.sh stage)
 
 `cargo xtask <command> --help` describes each.
 ";
@@ -19,12 +21,14 @@ fn main() -> ExitCode {
     let result = match command.as_deref() {
         Some("rename") => xtask::rename::run(rest),
         Some("bench") => xtask::bench::run(rest),
+        Some("deploy-host") => xtask::deploy_host::run(rest),
+        Some("deploy-host-stage") => xtask::deploy_host::run_stage(&rest),
         Some("-h" | "--help") => {
             print!("{USAGE}");
             Ok(())
         }
         Some(other) => Err(xtask::Error(format!(
-            "unknown command '{other}'; the commands are rename and bench (cargo xtask --help)"
+            "unknown command '{other}'; the commands are rename, bench, deploy-host and deploy-host-stage (cargo xtask --help)"
         ))),
         None => {
             eprint!("{USAGE}");
