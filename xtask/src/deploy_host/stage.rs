@@ -86,7 +86,7 @@ pub(super) fn run(args: &[String]) -> Result<()> {
     }
 
     log(
-        "this machine cannot pull the nginx image: running Debian's nginx with deploy/host/nginx.conf, the file compose.yaml gives the container",
+        "nginx: Debian's nginx with deploy/host/nginx.conf, the file deploy/host/compose.yaml gives the nginx image (so the stage pulls no image)",
     );
     let mut engine = Local::new(&root, &app)?;
     flow::deploy(&mut engine, &quiet_plan(&old))?;
