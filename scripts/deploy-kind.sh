@@ -187,11 +187,6 @@ wait_for_rollout() {
     roll_back "deployment/$APP did not become available within $ROLLOUT_TIMEOUT (its progressDeadlineSeconds or the timeout passed)"
 }
 
-# The exit status of a deploy that failed and was rolled back: the cluster
-# serves the previous revision again. scripts/rollout-test.sh --expect-rollback
-# tells it from any other failure.
-ROLLED_BACK=4
-
 # roll_back REASON: undoes a revision that failed after it was applied, and
 # exits: ROLLED_BACK once the previous revision is fully available again, 1
 # when there is none or it does not come back. maxUnavailable 0 kept the old

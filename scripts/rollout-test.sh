@@ -164,7 +164,7 @@ if [[ "$expect_rollback" == true ]]; then
   log "deploying the broken $new_ref with scripts/deploy-kind.sh: it must roll back"
   rc=0
   "$REPO_ROOT/scripts/deploy-kind.sh" "$new_image" || rc=$?
-  [[ "$rc" == 4 ]] || rollout_ok=false
+  [[ "$rc" == "$ROLLED_BACK" ]] || rollout_ok=false
   rollout_seconds="$(seconds_since "$start")"
   drained_seconds="$rollout_seconds"
   expected_sha="${old_image##*:}"
@@ -237,7 +237,7 @@ EOF
 
 failures=()
 if [[ "$expect_rollback" == true ]]; then
-  [[ "$rollout_ok" == true ]] || failures+=("scripts/deploy-kind.sh exited $rc, not 4 (failed and rolled back)")
+  [[ "$rollout_ok" == true ]] || failures+=("scripts/deploy-kind.sh exited $rc, not $ROLLED_BACK (failed and rolled back)")
   ((remaining == ${#old_pods[@]})) ||
     failures+=("only $remaining of the ${#old_pods[@]} old pods still run: the old ReplicaSet did not serve throughout")
 else

@@ -13,3 +13,7 @@ NAMESPACE="$APP"
 # `kubectl port-forward`: it tunnels to one pod and breaks when that pod goes.
 SERVICE_URL="http://127.0.0.1:30080"
 ROLLOUT_TIMEOUT="${ROLLOUT_TIMEOUT:-180s}"
+# deploy-kind.sh's exit status when a deploy failed and was rolled back (the
+# cluster serves the previous revision again); rollout-test.sh
+# --expect-rollback tells it from any other failure.
+ROLLED_BACK=4

@@ -1,8 +1,7 @@
 //! What the benchmarks read from the system: /proc figures, free ports,
 //! tools on PATH, and one HTTP probe.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -23,16 +22,8 @@ pub fn free_port() -> Result<u16> {
 /// One `GET path` over a fresh connection: true for a 200. No curl process
 /// to start, so polling measures the server, not fork and exec.
 pub fn answers_200(port: u16, path: &str, timeout: Duration) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&(Ipv4Addr::LOCALHOST, port).into(), timeout)
-    else {
-        return false;
-    };
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-    let mut head = [0u8; 12];
-    stream.set_read_timeout(Some(timeout)).is_ok()
-        && stream.write_all(request.as_bytes()).is_ok()
-        && stream.read_exact(&mut head).is_ok()
-        && head.starts_with(b"HTTP/1.1 200")
+    crate::http::get((Ipv4Addr::LOCALHOST, port).into(), path, timeout)
+        .is_ok_and(|response| response.status == 200)
 }
 
 /// The path of `tool` on PATH, or an error with the install hint.
@@ -201,6 +192,7 @@ pub fn git_sha(root: &std::path::Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
 
     #[test]
     fn status_fields_are_read_in_kb() {

@@ -84,10 +84,11 @@ impl Engine for Compose {
         if !self.service_running("nginx")? {
             return Ok(None);
         }
-        Ok(
-            output_of(&mut self.in_nginx(&format!("cat {CONTAINER_SERVERS} 2>/dev/null || true")))
-                .ok(),
-        )
+        // An nginx that runs but cannot be asked is an error, never "no
+        // proxy yet": that would restart the live colour.
+        let conf =
+            output_of(&mut self.in_nginx(&format!("cat {CONTAINER_SERVERS} 2>/dev/null || true")))?;
+        Ok(Some(conf))
     }
 
     fn start(&mut self, colour: Colour, image: &str) -> Result<()> {
@@ -165,7 +166,7 @@ pub(super) struct Local {
     proxy_port: u16,
     /// nginx's master process, in the foreground (`daemon off`), so it is
     /// this process's child and its log goes to target/deploy-host/nginx.log.
-    proxy: Option<Child>,
+    nginx_process: Option<Child>,
 }
 
 impl Local {
@@ -194,7 +195,7 @@ impl Local {
             app: app.to_owned(),
             ports: [free_port()?, free_port()?],
             proxy_port,
-            proxy: None,
+            nginx_process: None,
         })
     }
 
@@ -234,7 +235,7 @@ impl Local {
             .stderr(log)
             .spawn()
             .map_err(|e| Error(format!("cannot start nginx: {e}")))?;
-        self.proxy = Some(child);
+        self.nginx_process = Some(child);
         for _ in 0..100 {
             if std::net::TcpStream::connect(self.proxy()).is_ok() {
                 return Ok(());
@@ -250,7 +251,7 @@ impl Local {
 
     /// Stops nginx and removes both colours.
     pub(super) fn shut_down(&mut self) {
-        if let Some(mut child) = self.proxy.take() {
+        if let Some(mut child) = self.nginx_process.take() {
             let _ = output_of(self.nginx().args(["-s", "quit"]));
             if child.wait().is_err() {
                 let _ = child.kill();
@@ -270,7 +271,7 @@ impl Engine for Local {
     }
 
     fn servers_conf(&mut self) -> Result<Option<String>> {
-        if self.proxy.is_none() {
+        if self.nginx_process.is_none() {
             return Ok(None);
         }
         Ok(fs::read_to_string(self.dir.join("upstream/servers.conf")).ok())
@@ -317,7 +318,7 @@ impl Engine for Local {
             .and_then(|()| fs::rename(&next, &servers))
             .map_err(|e| Error(format!("cannot write {}: {e}", servers.display())))?;
         output_of(self.nginx().args(["-t", "-q"]))?;
-        if self.proxy.is_some() {
+        if self.nginx_process.is_some() {
             output_of(self.nginx().args(["-s", "reload"])).map(drop)
         } else {
             self.start_proxy()

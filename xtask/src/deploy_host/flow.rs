@@ -74,8 +74,14 @@ const POLL: Duration = Duration::from_millis(250);
 
 pub(super) fn deploy(engine: &mut impl Engine, plan: &Plan) -> Result<Deployed> {
     let live = match engine.servers_conf()? {
-        Some(conf) => super::traffic::live_colour(&conf),
-        None => None,
+        Some(conf) if !conf.trim().is_empty() => match super::traffic::live_colour(&conf) {
+            Some(colour) => Some(colour),
+            // Guessing could restart the colour that serves.
+            None => crate::fail!(
+                "nginx's upstream/servers.conf was not written by this deploy, so which colour is live is unknown; its content:\n{conf}\nPut back a file this tool wrote, or remove the nginx container to start over"
+            ),
+        },
+        _ => None,
     };
     let new = live.map_or(Colour::Blue, Colour::other);
     match live {
@@ -374,6 +380,24 @@ mod tests {
             err.contains("all traffic stays on green, blue is stopped")
                 && err.contains("(blue's log)"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_servers_conf_written_by_hand_stops_the_deploy() {
+        let mut engine = Recorder {
+            conf: Some("server 10.0.0.1:8080;\n".into()),
+            ready: true,
+            ..Recorder::default()
+        };
+        let err = deploy(&mut engine, &plan(None, Plant::None))
+            .expect_err("refused")
+            .0;
+        assert!(err.contains("which colour is live is unknown"), "{err}");
+        assert!(
+            engine.calls.is_empty(),
+            "nothing was started: {:?}",
+            engine.calls
         );
     }
 
