@@ -213,6 +213,14 @@ for i in "${!plan[@]}"; do
   fi
 done
 
+# A failed stage's last lines again, at the end of the run, where a reader of
+# a long CI log (or of only its tail) looks first.
+for i in "${!names[@]}"; do
+  [[ "${results[$i]}" == FAILED* ]] || continue
+  printf '\n--- %s failed; its last 40 lines (all: target/ci-logs/%s.log) ---\n' "${names[$i]}" "${names[$i]}"
+  tail -n 40 "$LOG_DIR/${names[$i]}.log"
+done
+
 # Summary table, sized to the longest result (skip reasons can be long).
 width=6
 for r in "${results[@]}"; do ((${#r} > width)) && width=${#r}; done

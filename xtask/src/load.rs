@@ -6,8 +6,13 @@
 //! reload, so wrk would report errors for requests that were never sent.
 //! This client does what HTTP clients do: before reusing a connection it
 //! checks that the server has not closed it, and reconnects if it has (an
-//! "idle close", counted apart). A request that was sent and got no complete
-//! answer is a failure.
+//! "idle close", counted apart). The server can also close an idle
+//! connection while the request is on its way (nginx does on a reload):
+//! the connection then closes before any byte of an answer. Browsers resend
+//! a request in exactly that case, once, on a new connection, and so does
+//! this client, counting it as "resent"; the resent request's own outcome is
+//! what counts. Any other request that was sent and got no complete answer,
+//! and a resent one that fails again, is a failure.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::http::{ReadError, read_response};
+use crate::http::{ReadError, Response, read_response};
 
 /// How long a request may take before it counts as timed out.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,6 +53,9 @@ pub struct Counts {
     /// Kept-alive connections the server closed between two requests (not a
     /// failure: nothing was sent on them).
     pub idle_closes: u64,
+    /// Requests resent on a new connection because their reused one closed
+    /// before any answer (not a failure: each counts by its resent outcome).
+    pub resent: u64,
 }
 
 impl Counts {
@@ -67,12 +75,13 @@ impl Counts {
         self.broken += other.broken;
         self.timed_out += other.timed_out;
         self.idle_closes += other.idle_closes;
+        self.resent += other.resent;
     }
 
     /// `1234 requests, 0 failed (non-2xx 0, refused 0, ...)`.
     pub fn summary(&self) -> String {
         format!(
-            "{} requests, {} failed (non-2xx {}, refused {}, no response {}, cut off {}, timed out {}); {} idle keep-alive closes",
+            "{} requests, {} failed (non-2xx {}, refused {}, no response {}, cut off {}, timed out {}); {} idle keep-alive closes, {} resent after a close crossed them",
             self.requests(),
             self.failed(),
             self.non_2xx,
@@ -80,7 +89,8 @@ impl Counts {
             self.no_response,
             self.broken,
             self.timed_out,
-            self.idle_closes
+            self.idle_closes,
+            self.resent
         )
     }
 }
@@ -142,22 +152,22 @@ fn worker(addr: SocketAddr, request: &[u8], pause: Duration, stop: &AtomicBool) 
             counts.idle_closes += 1;
             kept = None;
         }
-        let mut stream = if let Some(stream) = kept.take() {
-            stream
-        } else {
-            let Ok(stream) = TcpStream::connect_timeout(&addr, REQUEST_TIMEOUT) else {
+        let reused = kept.is_some();
+        let Some(mut stream) = kept.take().or_else(|| connect(addr)) else {
+            counts.refused += 1;
+            thread::sleep(pause.max(Duration::from_millis(10)));
+            continue;
+        };
+        let mut answer = exchange(&mut stream, request);
+        if reused && matches!(answer, Err(ReadError::ClosedBeforeResponse)) {
+            counts.resent += 1;
+            let Some(fresh) = connect(addr) else {
                 counts.refused += 1;
-                thread::sleep(pause.max(Duration::from_millis(10)));
                 continue;
             };
-            stream.set_read_timeout(Some(REQUEST_TIMEOUT)).ok();
-            stream.set_nodelay(true).ok();
-            stream
-        };
-        let answer = match stream.write_all(request) {
-            Ok(()) => read_response(&mut stream),
-            Err(_) => Err(ReadError::ClosedBeforeResponse),
-        };
+            stream = fresh;
+            answer = exchange(&mut stream, request);
+        }
         match answer {
             Ok(response) => {
                 if (200..300).contains(&response.status) {
@@ -178,6 +188,22 @@ fn worker(addr: SocketAddr, request: &[u8], pause: Duration, stop: &AtomicBool) 
     counts
 }
 
+fn connect(addr: SocketAddr) -> Option<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, REQUEST_TIMEOUT).ok()?;
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT)).ok();
+    stream.set_nodelay(true).ok();
+    Some(stream)
+}
+
+/// Sends the request and reads its answer; a write that fails found the
+/// connection closed before any answer.
+fn exchange(stream: &mut TcpStream, request: &[u8]) -> Result<Response, ReadError> {
+    match stream.write_all(request) {
+        Ok(()) => read_response(stream),
+        Err(_) => Err(ReadError::ClosedBeforeResponse),
+    }
+}
+
 /// Whether the server closed (or wrote unasked to) a connection that is
 /// between two requests: a read that does not block finds EOF or data.
 fn closed_while_idle(stream: &TcpStream) -> bool {
@@ -195,8 +221,10 @@ mod tests {
     use std::net::TcpListener;
 
     /// A server that answers `requests_per_connection` requests on each
-    /// connection with `status`, then closes it while idle.
-    fn serve(status: u16, requests_per_connection: usize) -> SocketAddr {
+    /// connection with `status`, then closes it: while idle, or, with
+    /// `read_next`, after reading the next request (the close that crosses a
+    /// request on its way).
+    fn serve(status: u16, requests_per_connection: usize, read_next: bool) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         thread::spawn(move || {
@@ -212,6 +240,9 @@ mod tests {
                         if stream.write_all(answer.as_bytes()).is_err() {
                             return;
                         }
+                    }
+                    if read_next {
+                        let _ = stream.read(&mut buf);
                     }
                 });
             }
@@ -233,7 +264,7 @@ mod tests {
 
     #[test]
     fn a_server_closing_idle_connections_costs_no_request() {
-        let counts = run(serve(200, 3));
+        let counts = run(serve(200, 3, false));
         assert!(counts.ok > 10, "{counts:?}");
         assert_eq!(counts.failed(), 0, "{counts:?}");
         assert!(
@@ -243,8 +274,26 @@ mod tests {
     }
 
     #[test]
+    fn a_close_that_crosses_a_request_on_a_reused_connection_is_resent_once() {
+        let counts = run(serve(200, 3, true));
+        assert!(counts.ok > 10, "{counts:?}");
+        assert_eq!(counts.failed(), 0, "{counts:?}");
+        assert!(
+            counts.resent > 0,
+            "every fourth request met a close: {counts:?}"
+        );
+    }
+
+    #[test]
+    fn a_new_connection_closed_without_an_answer_is_a_failure_never_resent() {
+        let counts = run(serve(200, 0, true));
+        assert!(counts.no_response > 0 && counts.ok == 0, "{counts:?}");
+        assert_eq!(counts.resent, 0, "{counts:?}");
+    }
+
+    #[test]
     fn counts_error_answers_and_refused_connections() {
-        let counts = run(serve(502, 1000));
+        let counts = run(serve(502, 1000, false));
         assert!(counts.non_2xx > 10 && counts.ok == 0, "{counts:?}");
 
         let closed = TcpListener::bind("127.0.0.1:0").expect("bind");

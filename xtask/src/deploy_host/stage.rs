@@ -233,18 +233,19 @@ fn measure(engine: &mut Local, scenario: &Scenario) -> Result<Row> {
 
 fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| scenario | expected | requests | failed | idle closes | observed | result |\n|---|---|---|---|---|---|---|\n",
+        "| scenario | expected | requests | failed | idle closes (resent) | observed | result |\n|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {} in {:.1} s | {} | {} | {} | {} |",
+            "| {} | {} | {} in {:.1} s | {} | {} ({}) | {} | {} |",
             r.name,
             r.expected,
             r.counts.requests(),
             r.seconds,
             r.counts.failed(),
             r.counts.idle_closes,
+            r.counts.resent,
             r.observed,
             if r.passed { "ok" } else { "FAILED" }
         );
