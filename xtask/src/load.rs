@@ -8,11 +8,11 @@
 //! checks that the server has not closed it, and reconnects if it has (an
 //! "idle close", counted apart). The server can also close an idle
 //! connection while the request is on its way (nginx does on a reload):
-//! the connection then closes before any byte of an answer. Browsers resend
-//! a request in exactly that case, once, on a new connection, and so does
-//! this client, counting it as "resent"; the resent request's own outcome is
-//! what counts. Any other request that was sent and got no complete answer,
-//! and a resent one that fails again, is a failure.
+//! the connection then closes before any byte of an answer. curl and
+//! browsers resend a request in exactly that case on a new connection; this
+//! client resends it once, counting it as "resent", and the resent request's
+//! own outcome is what counts. Any other request that was sent and got no
+//! complete answer, and a resent one that fails again, is a failure.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
