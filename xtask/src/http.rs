@@ -29,14 +29,22 @@ pub enum ReadError {
 /// `GET path` on a new connection; the response or a message saying what
 /// failed.
 pub fn get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<Response, String> {
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    stream.set_read_timeout(Some(timeout)).ok();
+    let mut stream =
+        connect(addr, timeout).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
     stream
         .write_all(request.as_bytes())
         .map_err(|e| format!("cannot send GET {path} to {addr}: {e}"))?;
     read_response(&mut stream).map_err(|e| format!("GET {path} on {addr}: {e:?}"))
+}
+
+/// A new connection whose reads time out after `timeout`, with Nagle off
+/// (each request is one small write).
+pub fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 /// Reads one response from `stream` (which has a read timeout set).

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::http::{ReadError, Response, read_response};
+use crate::http::{self, ReadError, Response, read_response};
 
 /// How long a request may take before it counts as timed out.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -189,10 +189,7 @@ fn worker(addr: SocketAddr, request: &[u8], pause: Duration, stop: &AtomicBool) 
 }
 
 fn connect(addr: SocketAddr) -> Option<TcpStream> {
-    let stream = TcpStream::connect_timeout(&addr, REQUEST_TIMEOUT).ok()?;
-    stream.set_read_timeout(Some(REQUEST_TIMEOUT)).ok();
-    stream.set_nodelay(true).ok();
-    Some(stream)
+    http::connect(addr, REQUEST_TIMEOUT).ok()
 }
 
 /// Sends the request and reads its answer; a write that fails found the
