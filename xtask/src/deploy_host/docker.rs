@@ -274,7 +274,12 @@ impl Engine for Local {
         if self.nginx_process.is_none() {
             return Ok(None);
         }
-        Ok(fs::read_to_string(self.dir.join("upstream/servers.conf")).ok())
+        // nginx runs only after `route` wrote the file: one that cannot be
+        // read is an error, never "no proxy yet" (as in Compose's).
+        let path = self.dir.join("upstream/servers.conf");
+        fs::read_to_string(&path)
+            .map(Some)
+            .map_err(|e| Error(format!("cannot read {}: {e}", path.display())))
     }
 
     fn start(&mut self, colour: Colour, image: &str) -> Result<()> {
