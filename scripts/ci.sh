@@ -24,6 +24,7 @@ STAGES=(
   "arm64-smoke|scripts/smoke-image.sh --platform arm64|the arm64 image read-only as uid 65532: /readyz, and /version names this commit and aarch64 (the arm64-smoke job, here under QEMU)|apt emulation"
   "supply-chain|scripts/supply-chain.sh|cargo-deny advisories/bans/licenses/sources and cargo-audit|rust cargo"
   "scan|scripts/scan.sh|Trivy config and secret scans; SBOM and cargo audit bin per platform's image|apt cargo repacks"
+  "release|scripts/release-assets.sh --build --plant-faults|the asset set a tag publishes (archives, SBOMs, SHA256SUMS, notes) in target/dist, verified as a downloader would (arm64 under QEMU); planted faults must be refused|apt rust cargo cross emulation"
   "image-vuln|scripts/scan.sh vuln|Trivy vulnerability scan of the image (needs Trivy's online database)|apt repacks"
   "deploy|scripts/deploy-stage.sh|deploy to kind and check a rolling update drops no request|apt cross repacks"
   "deploy-host|scripts/deploy-host-stage.sh|blue-green, canary and rollback behind nginx (Debian's) under load: 0 failed requests; planted faults must lose some|apt rust cargo cross"

@@ -1,32 +1,35 @@
 #!/usr/bin/env bash
-# Copies the binary out of each platform's image of a multi-arch image, named
-# for a release: <name>-<version>-<target triple>. A release ships the bytes CI
-# tested inside the image, never a second build.
+# Copies the binary out of each platform's image of a multi-arch image into
+# the layout scripts/build-binary.sh writes (OUT_DIR/<arch>/<name>), for
+# scripts/release-assets.sh. A release ships the bytes CI tested inside the
+# image, never a second build.
 set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/extract-binaries.sh IMAGE VERSION OUT_DIR
+Usage: scripts/extract-binaries.sh IMAGE OUT_DIR
 
-IMAGE is a reference to a linux/amd64 + linux/arm64 image (by digest in a
-release: registry/owner/repo@sha256:...). Writes OUT_DIR/<name>-VERSION-
-x86_64-unknown-linux-musl and ...-aarch64-unknown-linux-musl, and checks that
-each is an ELF executable for its CPU.
+IMAGE is a reference to the multi-arch image (by digest in a release:
+registry/owner/repo@sha256:...). Writes OUT_DIR/<arch>/<name> for every
+architecture that ships (amd64, arm64), and checks that each is an ELF
+executable for its CPU.
 USAGE
 }
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-expect_arguments 3 "IMAGE, VERSION and OUT_DIR" "$@"
-image="$1" version="$2" out="$3"
+# shellcheck source=scripts/lib/ship.sh
+source "$REPO_ROOT/scripts/lib/ship.sh"
+expect_arguments 2 "IMAGE and OUT_DIR" "$@"
+image="$1" out="$2"
 require_tool docker "Install Docker."
 require_tool file "Install file (Debian: apt-get install file)."
 name="$(crate_name)"
-mkdir -p "$out"
 
-for pair in amd64:x86_64 arm64:aarch64; do
-  arch="${pair%%:*}" cpu="${pair#*:}"
-  dest="$out/$name-$version-$cpu-unknown-linux-musl"
+for arch in "${SHIP_ARCHS[@]}"; do
+  cpu="$(ship_triple "$arch")" cpu="${cpu%%-*}"
+  mkdir -p "$out/$arch"
+  dest="$out/$arch/$name"
   container="$(docker create --platform "linux/$arch" "$image")"
   docker cp "$container:/$name" "$dest"
   docker rm "$container" >/dev/null

@@ -14,7 +14,9 @@
 //! - images are pushed, signed and attested only outside pull requests, and
 //!   their tags derive from the commit SHA;
 //! - Dependabot watches every place a version is pinned;
-//! - the release notes are the version's section of CHANGELOG.md.
+//! - a release is drafted, filled, checked and only then published, and a
+//!   published one is never changed (scripts/publish-release.sh, against a
+//!   fake `gh`);
 //! - deploys undo themselves: the deploy job proves the rollback on kind,
 //!   scripts/deploy-kind.sh rolls back in each failing case (against fake
 //!   tools), and the host deploy runs only where configured, on the digest
@@ -453,7 +455,10 @@ fn each_write_permission_is_used_by_the_job_that_holds_it() {
                     "security-events" => {
                         job.any_step(|s| s.uses_action("github/codeql-action/upload-sarif"))
                     }
-                    "contents" => job.any_step(|s| s.uses_action("softprops/action-gh-release")),
+                    "contents" => job.any_step(|s| {
+                        s.run()
+                            .is_some_and(|r| r.contains("scripts/publish-release.sh"))
+                    }),
                     _ => false,
                 };
                 assert!(
@@ -731,51 +736,212 @@ fn dependabot_watches_every_pinned_ecosystem() {
     }
 }
 
-#[test]
-fn release_notes_come_from_the_changelog_section_of_the_version() {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let changelog = dir.path().join("CHANGELOG.md");
-    fs::write(
-        &changelog,
-        "# Changelog\n\n## [Unreleased]\n\n- next\n\n## [1.2.0] - 2026-01-02\n\n### Added\n\n- slugs\n\n\
-         ## [1.1.0] - 2025-12-01\n\n- old\n\n[1.2.0]: https://example.com/1.2.0\n",
-    )
-    .expect("write CHANGELOG.md");
-    let script = repo_root().join("scripts/release-notes.sh");
-    let run = |version: &str| {
-        Command::new("bash")
-            .arg(&script)
-            .args([
-                "--changelog",
-                changelog.to_str().expect("UTF-8 path"),
-                version,
-            ])
+/// A fake `gh` for scripts/publish-release.sh: one release, kept in
+/// `$FAKE_GH` (`state`: none, draft or published; `assets/`: its files);
+/// each call is logged to `$FAKE_GH/calls`. `FAKE_CORRUPT=NAME` garbles
+/// that file on upload, as a broken transfer would.
+const FAKE_GH: &str = r#"#!/usr/bin/env bash
+set -euo pipefail
+printf '%s\n' "$*" >>"$FAKE_GH/calls"
+state="$(cat "$FAKE_GH/state")" assets="$FAKE_GH/assets"
+case "$1 $2" in
+  "release view")
+    if [[ "$state" == none ]]; then echo "release not found" >&2; exit 1; fi
+    case "$5" in
+      isDraft) [[ "$state" == draft ]] && echo true || echo false ;;
+      assets) find "$assets" -type f -printf '%f\n' ;;
+    esac
+    ;;
+  "release create") echo draft >"$FAKE_GH/state" ;;
+  "release edit") [[ " $* " != *" --draft=false "* ]] || echo published >"$FAKE_GH/state" ;;
+  "release upload")
+    [[ "$state" == draft ]] || { echo "HTTP 422: Cannot upload assets to an immutable release." >&2; exit 1; }
+    shift 5 # release upload TAG --clobber --
+    for file in "$@"; do
+      cp "$file" "$assets/"
+      [[ "$(basename "$file")" != "${FAKE_CORRUPT:-}" ]] || echo garbled >>"$assets/$(basename "$file")"
+    done
+    ;;
+  "release delete-asset") rm "$assets/$4" ;;
+  "release download") cp "$assets"/* "$5/" ;;
+  *) echo "fake gh: unexpected call: $*" >&2; exit 2 ;;
+esac
+"#;
+
+/// A release's verified asset set, and a fake GitHub with the release in
+/// `state`, holding `leftovers` as assets already.
+struct ReleaseRun {
+    dir: tempfile::TempDir,
+}
+
+impl ReleaseRun {
+    fn new(state: &str, leftovers: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let assets = dir.path().join("dist");
+        fs::create_dir_all(&assets).expect("asset directory");
+        fs::write(
+            assets.join("svc-v1.0.0-x86_64-unknown-linux-musl.tar.gz"),
+            "archive",
+        )
+        .expect("asset");
+        fs::write(
+            assets.join("svc-v1.0.0-x86_64-unknown-linux-musl.cdx.json"),
+            "{}",
+        )
+        .expect("asset");
+        fs::write(assets.join("notes.md"), "- first\n").expect("notes");
+        let sums = Command::new("sh")
+            .args(["-c", "sha256sum -- *.tar.gz *.json >SHA256SUMS"])
+            .current_dir(&assets)
+            .status()
+            .expect("sha256sum");
+        assert!(sums.success());
+        fs::write(dir.path().join("bundle.json"), "{\"bundle\":1}").expect("bundle");
+        let github = dir.path().join("github");
+        fs::create_dir_all(github.join("assets")).expect("fake release");
+        fs::write(github.join("state"), state).expect("state");
+        fs::write(github.join("calls"), "").expect("calls");
+        for name in leftovers {
+            fs::write(github.join("assets").join(name), "old").expect("stale asset");
+        }
+        let bin = dir.path().join("bin");
+        fs::create_dir_all(&bin).expect("bin");
+        fs::write(bin.join("gh"), FAKE_GH).expect("fake gh");
+        Command::new("chmod")
+            .arg("+x")
+            .arg(bin.join("gh"))
+            .status()
+            .expect("chmod");
+        Self { dir }
+    }
+
+    /// Runs scripts/publish-release.sh for `tag`: exit status, stderr.
+    fn publish(&self, tag: &str, corrupt: &str) -> (Option<i32>, String) {
+        let path = format!(
+            "{}:{}",
+            self.dir.path().join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = Command::new(repo_root().join("scripts/publish-release.sh"))
+            .args([tag, &self.dir.path().join("dist").display().to_string()])
+            .arg("--bundle")
+            .arg(self.dir.path().join("bundle.json"))
+            .env("PATH", path)
+            .env("FAKE_GH", self.dir.path().join("github"))
+            .env("FAKE_CORRUPT", corrupt)
+            .env_remove("GITHUB_STEP_SUMMARY")
             .output()
-            .expect("run scripts/release-notes.sh")
-    };
+            .expect("publish-release.sh runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
 
-    let found = run("1.2.0");
-    let notes = String::from_utf8_lossy(&found.stdout);
-    assert!(
-        found.status.success(),
-        "release-notes.sh 1.2.0 failed: {}",
-        String::from_utf8_lossy(&found.stderr)
-    );
+    fn github(&self, file: &str) -> String {
+        fs::read_to_string(self.dir.path().join("github").join(file)).expect("fake GitHub state")
+    }
+
+    fn released_assets(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.dir.path().join("github/assets"))
+            .expect("assets")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+#[test]
+fn a_release_is_drafted_filled_checked_and_only_then_published() {
+    let run = ReleaseRun::new("none", &[]);
+    let (code, stderr) = run.publish("v1.0.0", "");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(run.github("state").trim(), "published");
     assert_eq!(
-        notes.trim(),
-        "### Added\n\n- slugs",
-        "release-notes.sh 1.2.0 printed the wrong section"
+        run.released_assets(),
+        [
+            "SHA256SUMS",
+            "svc-v1.0.0-x86_64-unknown-linux-musl.cdx.json",
+            "svc-v1.0.0-x86_64-unknown-linux-musl.cdx.json.sigstore.json",
+            "svc-v1.0.0-x86_64-unknown-linux-musl.tar.gz",
+            "svc-v1.0.0-x86_64-unknown-linux-musl.tar.gz.sigstore.json",
+        ]
     );
+    let calls = run.github("calls");
+    let order: Vec<usize> = [
+        "release create v1.0.0 --draft",
+        "release upload",
+        "release download",
+        "--draft=false",
+    ]
+    .iter()
+    .map(|call| {
+        calls
+            .find(call)
+            .unwrap_or_else(|| panic!("no `{call}` in:\n{calls}"))
+    })
+    .collect();
+    assert!(
+        order.is_sorted(),
+        "draft, upload, download, publish, in that order:\n{calls}"
+    );
+    assert!(!calls.contains("--prerelease"), "{calls}");
 
-    let missing = run("9.9.9");
-    let stderr = String::from_utf8_lossy(&missing.stderr);
+    let run = ReleaseRun::new("none", &[]);
+    assert_eq!(run.publish("v1.0.0-rc.1", "").0, Some(0));
     assert!(
-        !missing.status.success(),
-        "release-notes.sh must fail for a version CHANGELOG.md lacks"
+        run.github("calls").contains("--prerelease"),
+        "a tag with '-' is a pre-release"
+    );
+}
+
+#[test]
+fn a_published_release_is_never_changed() {
+    let run = ReleaseRun::new(
+        "published",
+        &["svc-v1.0.0-x86_64-unknown-linux-musl.tar.gz"],
+    );
+    let (code, stderr) = run.publish("v1.0.0", "");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("already published") && stderr.contains("new version"),
+        "{stderr}"
+    );
+    let calls = run.github("calls");
+    assert!(
+        !calls.contains("upload") && !calls.contains("edit"),
+        "{calls}"
+    );
+}
+
+#[test]
+fn a_re_run_completes_its_draft_and_drops_what_is_no_longer_an_asset() {
+    let run = ReleaseRun::new("draft", &["svc-v0.9.0-x86_64-unknown-linux-musl.tar.gz"]);
+    let (code, stderr) = run.publish("v1.0.0", "");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        !run.github("calls").contains("release create"),
+        "the draft is reused"
     );
     assert!(
-        stderr.contains("9.9.9"),
-        "the error should name the missing version, got: {stderr}"
+        !run.released_assets().iter().any(|a| a.contains("v0.9.0")),
+        "{:?}",
+        run.released_assets()
+    );
+    assert_eq!(run.github("state").trim(), "published");
+}
+
+#[test]
+fn an_upload_that_does_not_match_stays_a_draft() {
+    let run = ReleaseRun::new("none", &[]);
+    let (code, stderr) = run.publish("v1.0.0", "svc-v1.0.0-x86_64-unknown-linux-musl.tar.gz");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("differs from the verified one"), "{stderr}");
+    assert_eq!(
+        run.github("state").trim(),
+        "draft",
+        "nothing half-checked is published"
     );
 }
 
@@ -1001,6 +1167,11 @@ fn the_required_check_fails_unless_every_gate_succeeded() {
     }
 }
 
+/// `if:` of the steps and jobs that run only for a tag, and of the steps
+/// that run only on a dry run.
+const TAG_ONLY: &str = "github.event_name == 'push'";
+const DRY_RUN_ONLY: &str = "github.event_name != 'push'";
+
 #[test]
 fn a_release_promotes_what_ci_built_and_never_rebuilds() {
     let wf = workflow("release.yml");
@@ -1011,9 +1182,10 @@ fn a_release_promotes_what_ci_built_and_never_rebuilds() {
                     .run()
                     .is_some_and(|r| r.contains("build-binary.sh") || r.contains("cargo build"));
             assert!(
-                !rebuilds,
+                !rebuilds || step.condition() == DRY_RUN_ONLY,
                 "{}: a release must ship the image and binaries CI tested (promote CI's digest, \
-                 copy the binaries out of it), not build them again",
+                 copy the binaries out of it), not build them again; only a dry run builds \
+                 (`if: {DRY_RUN_ONLY}`)",
                 at_step(&wf, &job, &step)
             );
         }
@@ -1029,6 +1201,82 @@ fn a_release_promotes_what_ci_built_and_never_rebuilds() {
                 at(&wf, &job)
             );
         }
+    }
+}
+
+#[test]
+fn a_dry_run_is_the_release_up_to_publication_and_writes_nothing() {
+    let wf = workflow("release.yml");
+    let triggers = wf.triggers();
+    for dry_run in ["pull_request", "workflow_dispatch"] {
+        assert!(
+            triggers.iter().any(|t| t == dry_run),
+            "release.yml: `on: {dry_run}` runs the dry run, so a release's first run is not a tag's"
+        );
+    }
+    let publisher = wf
+        .jobs()
+        .into_iter()
+        .find(|j| {
+            j.any_step(|s| {
+                s.run()
+                    .is_some_and(|r| r.contains("scripts/publish-release.sh"))
+            })
+        })
+        .expect("release.yml: a job runs scripts/publish-release.sh");
+    let packager = wf
+        .jobs()
+        .into_iter()
+        .find(|j| {
+            j.any_step(|s| {
+                s.run()
+                    .is_some_and(|r| r.contains("scripts/release-assets.sh"))
+            })
+        })
+        .expect("release.yml: a job runs scripts/release-assets.sh");
+    assert!(
+        publisher.needs().contains(&packager.id),
+        "release.yml › job `{}`: must need `{}`, so it publishes the asset set the dry run checks too",
+        publisher.id,
+        packager.id
+    );
+    for job in wf.jobs() {
+        let grants = job.permissions();
+        let writes = grants.values().any(|level| level == "write");
+        if job.condition() == TAG_ONLY {
+            continue;
+        }
+        assert_eq!(
+            job.condition(),
+            "",
+            "{}: a job runs for a tag only (`if: {TAG_ONLY}`) or on both paths",
+            at(&wf, &job)
+        );
+        assert!(
+            !writes,
+            "{}: runs on a dry run (a pull request), so it may hold no write permission; \
+             move what writes into a job with `if: {TAG_ONLY}`",
+            at(&wf, &job)
+        );
+        for step in job.steps() {
+            let condition = step.condition();
+            assert!(
+                condition.is_empty() || condition == TAG_ONLY || condition == DRY_RUN_ONLY,
+                "{}: on the shared path a step runs always, for a tag only (`{TAG_ONLY}`: the \
+                 image and CI checks), or on a dry run only (`{DRY_RUN_ONLY}`: building the \
+                 binaries there is no image of yet), not `{condition}`",
+                at_step(&wf, &job, &step)
+            );
+        }
+    }
+    // Packaging and verifying are the same on both paths, step for step.
+    for step in packager.steps() {
+        assert_eq!(
+            step.condition(),
+            "",
+            "{}: the asset set is made and checked the same way for a dry run and a tag",
+            at_step(&wf, &packager, &step)
+        );
     }
 }
 

@@ -8,7 +8,9 @@
 //!   (`scripts/bench.sh` forwards to it);
 //! - `deploy-host`: blue-green and canary deploys to one Docker host behind
 //!   nginx (`scripts/deploy-host.sh`), and `deploy-host-stage`, the local
-//!   stage that measures them under load.
+//!   stage that measures them under load;
+//! - `release-assets`: packages and verifies a release's asset set
+//!   (`scripts/release-assets.sh`), and `release-notes`, a version's notes.
 
 pub mod bench;
 pub mod cli;
@@ -16,6 +18,7 @@ pub mod deploy_host;
 pub mod http;
 pub mod load;
 pub mod manifest;
+pub mod release;
 pub mod rename;
 
 use std::fmt;
@@ -93,6 +96,26 @@ pub fn output_with_input(
 /// A step, on stderr, in the format of `scripts/lib/common.sh`'s `log`.
 pub fn log(message: &str) {
     eprintln!("==> {message}");
+}
+
+/// Appends `markdown` to the GitHub job's summary page when there is one
+/// (`$GITHUB_STEP_SUMMARY`), as `scripts/lib/common.sh`'s `step_summary`.
+pub fn step_summary(markdown: &str) {
+    use std::io::Write as _;
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
+        return;
+    };
+    let appended = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .and_then(|mut file| file.write_all(markdown.as_bytes()));
+    if let Err(err) = appended {
+        warn(&format!(
+            "cannot append to the job summary {}: {err}",
+            path.to_string_lossy()
+        ));
+    }
 }
 
 /// A warning, on stderr, as `scripts/lib/common.sh`'s `warn`.

@@ -10,6 +10,8 @@ Commands:
   bench throughput|instructions|image     performance figures (docs/performance.md)
   deploy-host IMAGE [OPTIONS]             blue-green/canary deploy to one Docker host
   deploy-host-stage OLD_IMAGE NEW_IMAGE   that deploy under load, locally (a ci.sh stage)
+  release-assets --binary T=PATH --sbom F package and verify a release's assets
+  release-notes VERSION                   a version's notes from CHANGELOG.md
 
 `cargo xtask <command> --help` describes each.
 ";
@@ -23,12 +25,14 @@ fn main() -> ExitCode {
         Some("bench") => xtask::bench::run(rest),
         Some("deploy-host") => xtask::deploy_host::run(rest),
         Some("deploy-host-stage") => xtask::deploy_host::run_stage(&rest),
+        Some("release-assets") => xtask::release::run_assets(rest),
+        Some("release-notes") => xtask::release::run_notes(rest),
         Some("-h" | "--help") => {
             print!("{USAGE}");
             Ok(())
         }
         Some(other) => Err(xtask::Error(format!(
-            "unknown command '{other}'; the commands are rename, bench, deploy-host and deploy-host-stage (cargo xtask --help)"
+            "unknown command '{other}'; the commands are rename, bench, deploy-host, deploy-host-stage, release-assets and release-notes (cargo xtask --help)"
         ))),
         None => {
             eprint!("{USAGE}");

@@ -9,6 +9,11 @@ use crate::{Error, Result, fail};
 /// The `name` of the `[package]` table of a Cargo.toml (not a `[[bin]]` or
 /// dependency name).
 pub fn package_name(manifest: &str) -> Option<String> {
+    package_field(manifest, "name")
+}
+
+/// A string field of the `[package]` table, e.g. `version`.
+pub fn package_field(manifest: &str, field: &str) -> Option<String> {
     let mut in_package = false;
     for line in manifest.lines().map(str::trim) {
         if line.starts_with('[') {
@@ -21,7 +26,7 @@ pub fn package_name(manifest: &str) -> Option<String> {
         let Some((key, value)) = line.split_once('=') else {
             continue;
         };
-        if key.trim() == "name" {
+        if key.trim() == field {
             let value = value.trim();
             return value
                 .strip_prefix('"')
