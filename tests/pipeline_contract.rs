@@ -1303,6 +1303,22 @@ fn keyless_signing_is_skipped_in_private_repositories() {
 }
 
 #[test]
+fn attestations_are_made_where_the_plan_offers_them() {
+    // GitHub Free, Pro and Team offer artifact attestations in public
+    // repositories only: unguarded, a private repository's main and releases
+    // would fail at the first attestation.
+    let guarded = each_step_using("actions/attest-build-provenance", |step, place| {
+        assert_eq!(
+            step.condition(),
+            "${{ !github.event.repository.private || vars.PRIVATE_ATTESTATIONS == 'true' }}",
+            "{place}: attest in public repositories, and in private ones only where \
+             PRIVATE_ATTESTATIONS says the plan has them (GitHub Enterprise Cloud)"
+        );
+    });
+    assert!(guarded >= 4, "the image's provenance, the assets' provenance and each image's SBOM are attested");
+}
+
+#[test]
 fn re_runs_can_upload_their_artifacts_again() {
     each_step_using("actions/upload-artifact", |step, place| {
         assert_eq!(
