@@ -13,7 +13,8 @@
 //!   `action_contract/pins.rs`;
 //! - images are pushed, signed and attested only outside pull requests, and
 //!   their tags derive from the commit SHA;
-//! - Dependabot watches every place a version is pinned;
+//! - every pinned version has exactly one updater, Dependabot or Renovate:
+//!   see `pins/mod.rs`;
 //! - a release is drafted, filled, checked and only then published, and a
 //!   published one is never changed (scripts/publish-release.sh, against a
 //!   fake `gh`);
@@ -29,6 +30,7 @@
 //! Run it alone with `cargo test --test pipeline_contract`.
 
 mod action_contract;
+mod pins;
 // RepoCopy for the planted violations; each test binary uses part of it.
 #[allow(dead_code)]
 mod support;
@@ -690,52 +692,6 @@ fn main_runs_are_never_cancelled() {
     }
 }
 
-#[test]
-fn dependabot_watches_every_pinned_ecosystem() {
-    let root = repo_root();
-    let (_, doc) = load_yaml(&root.join(".github/dependabot.yml"));
-    let updates = doc["updates"]
-        .as_vec()
-        .expect(".github/dependabot.yml: `updates:` list");
-    let watched: Vec<(String, String)> = updates
-        .iter()
-        .filter_map(|u| {
-            Some((
-                u["package-ecosystem"].as_str()?.to_owned(),
-                u["directory"].as_str()?.to_owned(),
-            ))
-        })
-        .collect();
-    // Each ecosystem with a file that must exist where Dependabot looks, so a
-    // moved file cannot silently end the updates.
-    for (ecosystem, manifest) in [
-        ("cargo", "Cargo.toml"),
-        ("github-actions", ".github/workflows"),
-        ("rust-toolchain", "rust-toolchain.toml"),
-        ("pip", "scripts/tools/requirements.txt"),
-    ] {
-        let entry = watched.iter().find(|(e, _)| e == ecosystem);
-        let (_, directory) =
-            entry.unwrap_or_else(|| panic!(".github/dependabot.yml: no `{ecosystem}` entry"));
-        let dir = if ecosystem == "github-actions" {
-            String::new()
-        } else {
-            directory.trim_start_matches('/').to_owned()
-        };
-        let manifest_name = Path::new(manifest).file_name().expect("file name");
-        let expected = if ecosystem == "github-actions" {
-            root.join(manifest)
-        } else {
-            root.join(&dir).join(manifest_name)
-        };
-        assert!(
-            expected.exists(),
-            ".github/dependabot.yml: `{ecosystem}` watches `{directory}`, but {} does not exist",
-            expected.display()
-        );
-    }
-}
-
 /// A fake `gh` for scripts/publish-release.sh: one release, kept in
 /// `$FAKE_GH` (`state`: none, draft or published; `assets/`: its files);
 /// each call is logged to `$FAKE_GH/calls`. `FAKE_CORRUPT=NAME` garbles
@@ -1315,7 +1271,10 @@ fn attestations_are_made_where_the_plan_offers_them() {
              PRIVATE_ATTESTATIONS says the plan has them (GitHub Enterprise Cloud)"
         );
     });
-    assert!(guarded >= 4, "the image's provenance, the assets' provenance and each image's SBOM are attested");
+    assert!(
+        guarded >= 4,
+        "the image's provenance, the assets' provenance and each image's SBOM are attested"
+    );
 }
 
 #[test]

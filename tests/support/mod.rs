@@ -54,7 +54,7 @@ impl RepoCopy {
 /// The repository's files, relative to its root: what git lists (tracked,
 /// and untracked but not ignored) in a checkout; in a tree without `.git`
 /// (the template downloaded as a ZIP), what `.gitignore` does not exclude.
-fn repository_files() -> Vec<PathBuf> {
+pub(crate) fn repository_files() -> Vec<PathBuf> {
     let root = Path::new(REPO);
     if root.join(".git").exists() {
         git_files(root)
