@@ -25,7 +25,7 @@ lists, and notes.md (the release's text).
   --bundle FILE  the Sigstore bundle of the assets' provenance attestation,
                  uploaded as <asset>.sigstore.json beside each asset
 
-Needs gh with GH_TOKEN (contents: write) and GITHUB_REPOSITORY, or a
+Needs gh with GH_TOKEN (contents: write), and GH_REPO=owner/repo or a
 checkout whose remote gh can resolve.
 EOF_USAGE
 }
