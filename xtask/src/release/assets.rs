@@ -93,6 +93,7 @@ pub(super) fn build(release: &Release, inputs: &Inputs, out: &Path) -> Result<Ve
         );
     }
     if out.exists() {
+        refuse_foreign(out)?;
         fs::remove_dir_all(out).map_err(|e| io_error("empty", out, &e))?;
     }
     let staging = out.join(".staging");
@@ -150,6 +151,21 @@ fn package(
     )?;
     output_of(Command::new("gzip").args(["-n", "-9", "-f"]).arg(&tar))?;
     Ok(())
+}
+
+/// `out` is emptied before packaging: only when it is empty or an earlier
+/// asset set (it has `SHA256SUMS` or the notes), never a directory of
+/// something else named by mistake.
+fn refuse_foreign(out: &Path) -> Result<()> {
+    let mut entries = fs::read_dir(out).map_err(|e| io_error("list", out, &e))?;
+    let empty = entries.next().is_none();
+    if empty || out.join(CHECKSUMS).is_file() || out.join(NOTES).is_file() {
+        return Ok(());
+    }
+    fail!(
+        "{} is not empty and holds no earlier asset set (no {CHECKSUMS}); it is emptied before packaging, so pick a new or empty directory for --out",
+        out.display()
+    )
 }
 
 pub(super) fn write_checksums(out: &Path, assets: &[String]) -> Result<()> {
@@ -257,6 +273,25 @@ mod tests {
             format!("{}/{}", release.archive_dir(target), release.name)
         );
         assert_eq!(setting("pkg-fmt"), "tgz");
+    }
+
+    #[test]
+    fn a_directory_that_is_not_an_asset_set_is_never_emptied() {
+        let dir = std::env::temp_dir().join(format!("xtask-foreign-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("temp dir");
+        fs::write(dir.join("thesis.tex"), "years of work").expect("write");
+        let err = refuse_foreign(&dir).expect_err("not an asset set");
+        assert!(
+            err.0.contains("pick a new or empty directory for --out"),
+            "{err}"
+        );
+        fs::write(dir.join(CHECKSUMS), "").expect("write");
+        assert_eq!(
+            refuse_foreign(&dir),
+            Ok(()),
+            "an earlier asset set is replaced"
+        );
+        fs::remove_dir_all(&dir).expect("clean up");
     }
 
     #[test]
