@@ -64,7 +64,15 @@ impl fmt::Display for Pin {
     }
 }
 
-fn pins() -> Vec<Pin> {
+/// The repository's files, as `/`-separated paths relative to its root.
+fn repository_files() -> Vec<String> {
+    support::repository_files()
+        .iter()
+        .map(|p| p.to_string_lossy().replace('\\', "/"))
+        .collect()
+}
+
+fn pins(files: &[String]) -> Vec<Pin> {
     let root = Path::new(support::REPO);
     let action = Regex::new(r"uses: [\w.-]+/[\w./-]+@[0-9a-f]{40}").expect("regex");
     let python = Regex::new(r"^[A-Za-z0-9._-]+(\[[^\]]*\])?==\S+").expect("regex");
@@ -73,8 +81,9 @@ fn pins() -> Vec<Pin> {
     let script_variable = Regex::new(r"^[A-Z0-9_]+_VERSION=[^$\s]").expect("regex");
     let action_input = Regex::new(r"^\s+([a-z_]+_)?version: v?\d").expect("regex");
     let mut pins = Vec::new();
-    for rel in support::repository_files() {
-        let file = rel.to_string_lossy().replace('\\', "/");
+    for file in files {
+        let rel = Path::new(file);
+        let file = file.clone();
         let name = rel
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -92,7 +101,7 @@ fn pins() -> Vec<Pin> {
             });
             continue;
         }
-        let Ok(text) = fs::read_to_string(root.join(&rel)) else {
+        let Ok(text) = fs::read_to_string(root.join(rel)) else {
             continue;
         };
         let in_tools = file.starts_with("scripts/tools/");
@@ -212,7 +221,7 @@ fn file_pattern(pattern: &str) -> Regex {
     Regex::new(&source).unwrap_or_else(|e| panic!("renovate.json: file pattern {pattern}: {e}"))
 }
 
-fn renovate() -> (Vec<Updater>, Vec<(String, usize)>) {
+fn renovate(files: &[String]) -> (Vec<Updater>, Vec<(String, usize)>) {
     let config: serde_json::Value =
         serde_json::from_str(&read("renovate.json")).expect("renovate.json is JSON");
     let enabled: Vec<String> = config["enabledManagers"]
@@ -236,10 +245,6 @@ fn renovate() -> (Vec<Updater>, Vec<(String, usize)>) {
     }
     // Each regex manager's matches, as (file, line of the matched value).
     let mut regex_matches = Vec::new();
-    let files: Vec<String> = support::repository_files()
-        .iter()
-        .map(|p| p.to_string_lossy().replace('\\', "/"))
-        .collect();
     for (index, manager) in config["customManagers"]
         .as_array()
         .into_iter()
@@ -295,7 +300,8 @@ fn renovate() -> (Vec<Updater>, Vec<(String, usize)>) {
 
 #[test]
 fn every_pinned_version_has_exactly_one_updater() {
-    let pins = pins();
+    let files = repository_files();
+    let pins = pins(&files);
     for kind in [
         Kind::Action,
         Kind::CrateLock,
@@ -312,7 +318,7 @@ fn every_pinned_version_has_exactly_one_updater() {
             "no {kind:?} pin found: has the enumeration stopped seeing them?"
         );
     }
-    let (renovate, regex_matches) = renovate();
+    let (renovate, regex_matches) = renovate(&files);
     for (description, matches) in &regex_matches {
         assert!(
             *matches > 0,
@@ -345,7 +351,8 @@ fn every_pinned_version_has_exactly_one_updater() {
 fn each_dependabot_directory_holds_what_it_updates() {
     // A moved file must not end its updates silently: every Dependabot
     // entry claims at least one pin.
-    let pins = pins();
+    let files = repository_files();
+    let pins = pins(&files);
     for updater in dependabot() {
         assert!(
             pins.iter().any(|p| (updater.claims)(p)),

@@ -240,7 +240,13 @@ fn check_archive(
             release.name
         )));
     }
-    let header = fs::read(&binary).map_err(|e| io_error("read", &binary, &e))?;
+    // The ELF header's first 20 bytes hold the machine; a shorter file is not ELF.
+    let mut header = Vec::with_capacity(20);
+    fs::File::open(&binary)
+        .and_then(|file| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(file, 20), &mut header)
+        })
+        .map_err(|e| io_error("read", &binary, &e))?;
     let wanted = machine_of_target(target)?;
     match elf_machine(&header) {
         Some(machine) if machine == wanted.0 => {}
