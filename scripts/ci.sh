@@ -22,6 +22,7 @@ STAGES=(
   "image|scripts/build-image.sh|musl binaries and scratch images for linux/amd64 and linux/arm64 (\$IMAGE-amd64, -arm64)|apt rust cargo cross"
   "container-test|scripts/container-test.sh|testcontainers suite against the amd64 and the arm64 image (arm64 under QEMU)|apt rust cargo emulation"
   "arm64-smoke|scripts/smoke-image.sh --platform arm64|the arm64 image read-only as uid 65532: /readyz, and /version names this commit and aarch64 (the arm64-smoke job, here under QEMU)|apt emulation"
+  "monitoring|cargo xtask monitoring --plant-faults|promtool tests of every alert; every dashboard and alert expression returns series from a real Prometheus (Debian's) scraping the service under load; a renamed metric must be caught|apt rust cargo"
   "supply-chain|scripts/supply-chain.sh|cargo-deny advisories/bans/licenses/sources and cargo-audit|rust cargo"
   "scan|scripts/scan.sh|Trivy config and secret scans; SBOM and cargo audit bin per platform's image|apt cargo repacks"
   "release|scripts/release-assets.sh --build --plant-faults|the asset set a tag publishes (archives, SBOMs, SHA256SUMS, notes) in target/dist, verified as a downloader would (arm64 under QEMU); planted faults must be refused|apt rust cargo cross emulation"

@@ -10,14 +10,19 @@ use std::sync::RwLock;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::build_info::BUILD_INFO;
+use crate::state::Readiness;
+
+mod process;
 
 /// Route label of requests that matched no route (404s).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -53,12 +58,19 @@ pub struct Metrics {
     /// `String` for the route; this needs neither, and one lookup serves
     /// both families (docs/performance.md).
     series: RwLock<HashMap<String, RouteSeries>>,
+    in_flight: Gauge,
 }
 
 impl Metrics {
-    pub fn new() -> Self {
-        // Metric names carry the crate name, so renaming the service renames them.
-        let mut registry = Registry::with_prefix(env!("CARGO_PKG_NAME").replace('-', "_"));
+    /// The service's metrics, its readiness as a gauge, and the standard
+    /// process metrics.
+    pub fn new(readiness: &Readiness) -> Self {
+        let mut root = Registry::default();
+        // The standard names, unprefixed: what dashboards expect.
+        root.register_collector(Box::new(process::ProcessCollector));
+        // The service's own names carry the crate name, so renaming the
+        // service renames them.
+        let registry = root.sub_registry_with_prefix(env!("CARGO_PKG_NAME").replace('-', "_"));
 
         let requests = Family::<HttpLabels, Counter>::default();
         registry.register(
@@ -86,11 +98,20 @@ impl Metrics {
             .set(1);
         registry.register("build_info", "Always 1; labels identify the build", build);
 
+        let in_flight = Gauge::default();
+        registry.register(
+            "http_requests_in_flight",
+            "Requests received and not yet answered",
+            in_flight.clone(),
+        );
+        registry.register_collector(Box::new(ReadinessCollector(readiness.clone())));
+
         Self {
-            registry,
+            registry: root,
             requests,
             durations,
             series: RwLock::default(),
+            in_flight,
         }
     }
 
@@ -108,6 +129,13 @@ impl Metrics {
         let (requests, durations) = cached.unwrap_or_else(|| self.register(method, route, status));
         requests.inc();
         durations.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a request as in flight until the guard is dropped: when its
+    /// response is on its way, or when the client went away first.
+    pub fn in_flight(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
     }
 
     /// First request with these labels: creates the series in both families
@@ -142,9 +170,29 @@ impl Metrics {
     }
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
+/// One request in [`Metrics::in_flight`].
+#[derive(Debug)]
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// `<name>_ready`: 1 while `/readyz` answers 200, 0 once shutdown began.
+/// Read at scrape time, so it costs the request path nothing.
+#[derive(Debug)]
+struct ReadinessCollector(Readiness);
+
+impl Collector for ReadinessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        ConstGauge::new(i64::from(self.0.is_ready())).encode(encoder.encode_descriptor(
+            "ready",
+            "1 while the service accepts new traffic (/readyz answers 200), 0 once it drains",
+            None,
+            MetricType::Gauge,
+        )?)
     }
 }
 
@@ -169,7 +217,7 @@ mod tests {
 
     #[test]
     fn counts_by_method_route_and_status() {
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(&Readiness::default());
         for _ in 0..3 {
             metrics.observe(
                 &Method::GET,
@@ -193,7 +241,7 @@ mod tests {
 
     #[test]
     fn each_method_and_status_of_a_route_is_its_own_series() {
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(&Readiness::default());
         let ms = Duration::from_millis(1);
         metrics.observe(&Method::POST, "/api/v1/slugify", StatusCode::OK, ms);
         metrics.observe(&Method::POST, "/api/v1/slugify", StatusCode::OK, ms);
@@ -224,7 +272,7 @@ mod tests {
 
     #[test]
     fn unknown_methods_share_one_label() {
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(&Readiness::default());
         let odd = Method::from_bytes(b"BREW").expect("valid token");
         metrics.observe(&odd, UNMATCHED_ROUTE, StatusCode::NOT_FOUND, Duration::ZERO);
         let text = metrics.encode().expect("encodes");
@@ -234,11 +282,69 @@ mod tests {
 
     #[test]
     fn exposes_build_info() {
-        let text = Metrics::new().encode().expect("encodes");
+        let text = Metrics::new(&Readiness::default())
+            .encode()
+            .expect("encodes");
         let line = format!(
             r#"payload_build_info{{version="{}",git_sha="{}"}} 1"#,
             BUILD_INFO.version, BUILD_INFO.git_sha
         );
         assert!(text.contains(&line), "{text}");
+    }
+
+    #[test]
+    fn in_flight_counts_requests_until_their_guard_drops() {
+        let metrics = Metrics::new(&Readiness::default());
+        let first = metrics.in_flight();
+        let second = metrics.in_flight();
+        assert!(
+            metrics
+                .encode()
+                .expect("encodes")
+                .contains("payload_http_requests_in_flight 2\n")
+        );
+        drop(first);
+        drop(second);
+        assert!(
+            metrics
+                .encode()
+                .expect("encodes")
+                .contains("payload_http_requests_in_flight 0\n")
+        );
+    }
+
+    #[test]
+    fn readiness_is_a_gauge_that_drops_to_0_at_shutdown() {
+        let readiness = Readiness::default();
+        let metrics = Metrics::new(&readiness);
+        assert!(
+            metrics
+                .encode()
+                .expect("encodes")
+                .contains("payload_ready 1\n")
+        );
+        readiness.shutting_down();
+        assert!(
+            metrics
+                .encode()
+                .expect("encodes")
+                .contains("payload_ready 0\n")
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn exposes_the_standard_process_metrics_unprefixed() {
+        let text = Metrics::new(&Readiness::default())
+            .encode()
+            .expect("encodes");
+        for family in [
+            "# TYPE process_cpu_seconds counter\nprocess_cpu_seconds_total ",
+            "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes ",
+            "# TYPE process_open_fds gauge\nprocess_open_fds ",
+            "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds ",
+        ] {
+            assert!(text.contains(family), "no {family:?} in:\n{text}");
+        }
     }
 }

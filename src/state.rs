@@ -14,10 +14,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn new() -> Self {
-        Self {
-            readiness: Readiness::default(),
-            metrics: Arc::new(Metrics::new()),
-        }
+        let readiness = Readiness::default();
+        let metrics = Arc::new(Metrics::new(&readiness));
+        Self { readiness, metrics }
     }
 }
 

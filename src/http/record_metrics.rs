@@ -13,7 +13,7 @@ use axum::http::{Method, Request, Response};
 use tower::{Layer, Service};
 
 use crate::http::on_response::{OnResponse, ResponseHook};
-use crate::metrics::{Metrics, UNMATCHED_ROUTE};
+use crate::metrics::{InFlight, Metrics, UNMATCHED_ROUTE};
 
 /// Records method, matched route, status and duration of each request.
 #[derive(Debug, Clone)]
@@ -61,6 +61,7 @@ where
         let method = request.method().clone();
         let route = request.extensions().get::<MatchedPath>().cloned();
         let observation = Observation {
+            _in_flight: self.metrics.in_flight(),
             metrics: Arc::clone(&self.metrics),
             method,
             route,
@@ -73,6 +74,8 @@ where
 /// What the metrics need from the request, kept until the response.
 #[derive(Debug)]
 pub struct Observation {
+    /// Dropped with the response future: also when the client went away.
+    _in_flight: InFlight,
     metrics: Arc<Metrics>,
     method: Method,
     route: Option<MatchedPath>,
@@ -103,6 +106,7 @@ mod tests {
     use tower::{ServiceBuilder, ServiceExt, service_fn};
 
     use super::*;
+    use crate::state::Readiness;
 
     /// A service behind the layer that answers every request with `status`.
     fn answering(
@@ -131,7 +135,7 @@ mod tests {
 
     #[tokio::test]
     async fn records_the_status_the_inner_service_answered() {
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new(&Readiness::default()));
         for _ in 0..2 {
             answering(StatusCode::IM_A_TEAPOT, &metrics)
                 .oneshot(request(Method::DELETE))
@@ -151,5 +155,28 @@ mod tests {
         );
         // The raw path is never a label value.
         assert!(!text.contains("/somewhere/42"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_request_is_in_flight_while_the_inner_service_handles_it() {
+        let metrics = Arc::new(Metrics::new(&Readiness::default()));
+        let seen_by_handler = Arc::clone(&metrics);
+        let service = ServiceBuilder::new()
+            .layer(RecordMetricsLayer::new(Arc::clone(&metrics)))
+            .service(service_fn(move |_request: Request<Body>| {
+                let text = seen_by_handler.encode().expect("encodes");
+                async move { Ok::<_, Infallible>(Response::new(Body::from(text))) }
+            }));
+        let response = service
+            .oneshot(request(Method::GET))
+            .await
+            .expect("infallible");
+        let during = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("a body");
+        let during = String::from_utf8_lossy(&during);
+        assert!(during.contains("_http_requests_in_flight 1\n"), "{during}");
+        let after = metrics.encode().expect("encodes");
+        assert!(after.contains("_http_requests_in_flight 0\n"), "{after}");
     }
 }

@@ -10,7 +10,9 @@
 //!   nginx (`scripts/deploy-host.sh`), and `deploy-host-stage`, the local
 //!   stage that measures them under load;
 //! - `release-assets`: packages and verifies a release's asset set
-//!   (`scripts/release-assets.sh`), and `release-notes`, a version's notes.
+//!   (`scripts/release-assets.sh`), and `release-notes`, a version's notes;
+//! - `monitoring`: the dashboard's and the alerts' expressions against a
+//!   real Prometheus, and the alerts' promtool tests (a ci.sh stage).
 
 pub mod bench;
 pub mod cli;
@@ -18,6 +20,7 @@ pub mod deploy_host;
 pub mod http;
 pub mod load;
 pub mod manifest;
+pub mod monitoring;
 pub mod release;
 pub mod rename;
 

@@ -12,6 +12,7 @@ Commands:
   deploy-host-stage OLD_IMAGE NEW_IMAGE   that deploy under load, locally (a ci.sh stage)
   release-assets --binary T=PATH --sbom F package and verify a release's assets
   release-notes VERSION                   a version's notes from CHANGELOG.md
+  monitoring [--plant-faults]             dashboard and alerts against a real Prometheus
 
 `cargo xtask <command> --help` describes each.
 ";
@@ -27,12 +28,13 @@ fn main() -> ExitCode {
         Some("deploy-host-stage") => xtask::deploy_host::run_stage(&rest),
         Some("release-assets") => xtask::release::run_assets(rest),
         Some("release-notes") => xtask::release::run_notes(rest),
+        Some("monitoring") => xtask::monitoring::run(rest),
         Some("-h" | "--help") => {
             print!("{USAGE}");
             Ok(())
         }
         Some(other) => Err(xtask::Error(format!(
-            "unknown command '{other}'; the commands are rename, bench, deploy-host, deploy-host-stage, release-assets and release-notes (cargo xtask --help)"
+            "unknown command '{other}'; the commands are rename, bench, deploy-host, deploy-host-stage, release-assets, release-notes and monitoring (cargo xtask --help)"
         ))),
         None => {
             eprint!("{USAGE}");
