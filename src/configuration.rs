@@ -50,6 +50,16 @@ pub struct Settings {
     #[arg(long = "log-filter", env = "RUST_LOG", default_value = "info", value_parser = parse_log_filter)]
     pub log_filter: String,
 
+    /// A file holding the log filter, re-read periodically and on SIGHUP:
+    /// the filter changes without a restart (a mounted `ConfigMap` in
+    /// Kubernetes). Empty or missing: the --log-filter above.
+    #[arg(long, env = "LOG_FILTER_FILE")]
+    pub log_filter_file: Option<std::path::PathBuf>,
+
+    /// Seconds between two reads of the log filter file.
+    #[arg(long, env = "LOG_FILTER_POLL_SECONDS", default_value = "2", value_parser = parse_log_filter_poll)]
+    pub log_filter_poll_seconds: u64,
+
     /// Log line format.
     #[arg(
         long,
@@ -177,6 +187,10 @@ fn parse_max_connections(raw: &str) -> Result<usize, String> {
 
 fn parse_max_concurrent_requests(raw: &str) -> Result<usize, String> {
     parse_in_range(raw, 1, 1_000_000, "a request count")
+}
+
+fn parse_log_filter_poll(raw: &str) -> Result<u64, String> {
+    parse_in_range(raw, 1, 3600, "a number of seconds")
 }
 
 fn parse_log_filter(raw: &str) -> Result<String, String> {
@@ -346,11 +360,12 @@ mod tests {
         {
             let env = arg.get_env().unwrap_or_default().to_string_lossy();
             let long = arg.get_long().unwrap_or_default();
-            let default = arg
-                .get_default_values()
-                .first()
-                .map_or_else(String::new, |v| v.to_string_lossy().into_owned());
-            let row = format!("| `{env}` | `--{long}` | `{default}` |");
+            // A setting without a default is written "none".
+            let default = arg.get_default_values().first().map_or_else(
+                || "none".to_owned(),
+                |v| format!("`{}`", v.to_string_lossy()),
+            );
+            let row = format!("| `{env}` | `--{long}` | {default} |");
             assert!(
                 doc.contains(&row),
                 "docs/service.md: no configuration row starting `{row}`; update the table to the definition in src/configuration.rs"

@@ -10,6 +10,7 @@ pub mod configuration;
 pub mod domain;
 pub mod healthcheck;
 pub mod http;
+pub mod log_filter;
 pub mod metrics;
 pub mod routes;
 pub mod serve;

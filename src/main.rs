@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use payload::configuration::{Cli, Command};
-use payload::{healthcheck, shutdown, startup::Application, telemetry};
+use payload::{healthcheck, log_filter, shutdown, startup::Application, telemetry};
 
 // musl's allocator serialises threads under load; the musl builds (CI, the
 // self-contained Dockerfile path) use mimalloc instead.
@@ -27,6 +27,14 @@ async fn main() -> ExitCode {
 
 async fn serve(cli: Cli) -> ExitCode {
     telemetry::init(&cli.settings.log_filter, cli.settings.log_format);
+    if let Some(file) = cli.settings.log_filter_file.clone() {
+        let poll = std::time::Duration::from_secs(cli.settings.log_filter_poll_seconds);
+        tokio::spawn(log_filter::watch(
+            file,
+            cli.settings.log_filter.clone(),
+            poll,
+        ));
+    }
     let app = match Application::bind(cli.settings).await {
         Ok(app) => app,
         Err(err) => {

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
@@ -14,13 +15,19 @@ use crate::configuration::LogFormat;
 /// Set once [`init`] has installed the JSON subscriber writing to stdout.
 static JSON_LINES: AtomicBool = AtomicBool::new(false);
 
+/// Swaps the installed subscriber's filter (see [`set_filter`]).
+type Reload = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+
+/// Set once [`init`] has installed a subscriber.
+static RELOAD: OnceLock<Reload> = OnceLock::new();
+
 /// Installs the global subscriber. `filter` was validated by configuration.
 pub fn init(filter: &str, format: LogFormat) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     // A second init (tests) keeps the first subscriber; that is fine.
     match format {
         LogFormat::Json => {
-            let installed = json_subscriber::fmt()
+            let builder = json_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_writer(std::io::stdout)
                 .with_timer(Rfc3339Micros)
@@ -30,20 +37,40 @@ pub fn init(filter: &str, format: LogFormat) {
                 .flatten_event(true)
                 .with_current_span(true)
                 .with_span_list(false)
-                .try_init();
-            if installed.is_ok() {
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            if builder.try_init().is_ok() {
                 JSON_LINES.store(true, Ordering::Release);
+                let _ = RELOAD.set(Box::new(move |f| {
+                    handle.reload(f).map_err(|e| e.to_string())
+                }));
             }
         }
         LogFormat::Text => {
-            let _ = tracing_subscriber::fmt()
+            let builder = tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_writer(std::io::stdout)
                 .with_timer(Rfc3339Micros)
                 .with_ansi(std::io::stdout().is_terminal())
                 .compact()
-                .try_init();
+                .with_filter_reloading();
+            let handle = builder.reload_handle();
+            if builder.try_init().is_ok() {
+                let _ = RELOAD.set(Box::new(move |f| {
+                    handle.reload(f).map_err(|e| e.to_string())
+                }));
+            }
         }
+    }
+}
+
+/// Replaces the running subscriber's filter, for every event from now on
+/// (callsites' cached interest is rebuilt). An error when [`init`] installed
+/// no subscriber.
+pub fn set_filter(filter: EnvFilter) -> Result<(), String> {
+    match RELOAD.get() {
+        Some(reload) => reload(filter),
+        None => Err("no subscriber was installed by telemetry::init".to_owned()),
     }
 }
 

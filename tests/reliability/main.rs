@@ -17,6 +17,7 @@ mod figures;
 mod hostile;
 mod limits;
 mod load;
+mod log_filter;
 #[path = "../support/raw_http.rs"]
 mod raw_http;
 mod server;

@@ -160,6 +160,32 @@ impl Server {
             .map(|line| (line.at, line.raw.clone()))
     }
 
+    /// How many log lines had this message so far.
+    pub(crate) fn count_lines(&self, message: &str) -> usize {
+        lock(&self.log)
+            .lines
+            .iter()
+            .filter(|line| line.message == message)
+            .count()
+    }
+
+    /// Waits until `count` lines with this message were read.
+    pub(crate) async fn wait_for_lines(&mut self, message: &str, count: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.count_lines(message) < count {
+            assert!(
+                self.child.try_wait().ok().flatten().is_none(),
+                "payload exited before logging {message:?} {count} times; stderr: {}",
+                lock(&self.log).stderr
+            );
+            assert!(
+                Instant::now() < deadline,
+                "not {count} {message:?} log lines within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Access-log count for a route, all statuses.
     pub(crate) fn responses(&self, route: &str) -> u64 {
         lock(&self.log)
@@ -173,13 +199,22 @@ impl Server {
     /// Sends SIGTERM; returns the instant just before, so latencies measured
     /// from it include the system call (an upper bound).
     pub(crate) fn sigterm(&self) -> Instant {
+        self.signal(rustix::process::Signal::TERM)
+    }
+
+    /// Sends SIGHUP (re-read the log filter file).
+    pub(crate) fn sighup(&self) {
+        self.signal(rustix::process::Signal::HUP);
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) -> Instant {
         let pid = rustix::process::Pid::from_raw(
             i32::try_from(self.pid()).expect("a process id fits in i32"),
         )
         .expect("a running child has a non-zero pid");
         let sent = Instant::now();
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM)
-            .unwrap_or_else(|e| panic!("SIGTERM to {}: {e}", self.pid()));
+        rustix::process::kill_process(pid, signal)
+            .unwrap_or_else(|e| panic!("{signal:?} to {}: {e}", self.pid()));
         sent
     }
 
