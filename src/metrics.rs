@@ -347,4 +347,24 @@ mod tests {
             assert!(text.contains(family), "no {family:?} in:\n{text}");
         }
     }
+
+    #[test]
+    fn every_exported_family_is_documented() {
+        // docs/service.md is where users read what /metrics exports.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/service.md");
+        let doc = std::fs::read_to_string(path).expect("docs/service.md is readable");
+        let text = Metrics::new(&Readiness::default()).encode().expect("encodes");
+        for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+            let (family, kind) = line.split_once(' ').expect("# TYPE name type");
+            let name = if kind == "counter" {
+                format!("{family}_total")
+            } else {
+                family.to_owned()
+            };
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "docs/service.md does not list the metric `{name}` ({kind}); add it to the table under Metrics"
+            );
+        }
+    }
 }

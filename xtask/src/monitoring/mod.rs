@@ -396,9 +396,11 @@ impl Traffic {
         let valid = counts.next().unwrap_or_default();
         let invalid = counts.next().unwrap_or_default();
         format!(
-            "valid requests: {}; invalid requests: {} (answered 4xx by design)",
+            "valid requests: {}; invalid requests: {} sent, {} answered non-2xx as they should, {} lost in transport",
             valid.summary(),
-            invalid.summary()
+            invalid.requests(),
+            invalid.non_2xx,
+            invalid.failed() - invalid.non_2xx
         )
     }
 }
