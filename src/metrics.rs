@@ -353,7 +353,9 @@ mod tests {
         // docs/service.md is where users read what /metrics exports.
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/service.md");
         let doc = std::fs::read_to_string(path).expect("docs/service.md is readable");
-        let text = Metrics::new(&Readiness::default()).encode().expect("encodes");
+        let text = Metrics::new(&Readiness::default())
+            .encode()
+            .expect("encodes");
         for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
             let (family, kind) = line.split_once(' ').expect("# TYPE name type");
             let name = if kind == "counter" {

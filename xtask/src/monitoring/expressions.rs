@@ -28,6 +28,21 @@ const GRAFANA_VARIABLES: [(&str, &str); 3] = [
 pub(super) fn dashboard_queries(dashboard: &str) -> Result<Vec<Query>> {
     let dashboard: Value = serde_json::from_str(dashboard)
         .map_err(|e| Error(format!("the dashboard is not valid JSON: {e}")))?;
+    let declared = dashboard["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|variable| {
+            variable["name"] == "datasource"
+                && variable["type"] == "datasource"
+                && variable["query"] == "prometheus"
+        });
+    if !declared {
+        fail!(
+            "the dashboard declares no data-source variable; add to templating.list: \
+             {{\"name\": \"datasource\", \"type\": \"datasource\", \"query\": \"prometheus\"}}"
+        );
+    }
     let mut queries = Vec::new();
     collect_targets(&dashboard["panels"], &mut queries)?;
     if queries.is_empty() {
@@ -35,6 +50,11 @@ pub(super) fn dashboard_queries(dashboard: &str) -> Result<Vec<Query>> {
     }
     Ok(queries)
 }
+
+/// What every panel and target names as its data source: the dashboard's
+/// data-source variable, so the one file works on any Grafana (Compose's,
+/// kube-prometheus-stack's), whatever its Prometheus is called there.
+const DATASOURCE: &str = "${datasource}";
 
 /// The targets of `panels` in order, a row's nested panels after the row.
 fn collect_targets(panels: &Value, queries: &mut Vec<Query>) -> Result<()> {
@@ -48,6 +68,18 @@ fn collect_targets(panels: &Value, queries: &mut Vec<Query>) -> Result<()> {
                 "panel \"{title}\" target {}",
                 target["refId"].as_str().unwrap_or("?")
             );
+            for (what, datasource) in [
+                ("panel", &panel["datasource"]),
+                ("target", &target["datasource"]),
+            ] {
+                if datasource["uid"].as_str() != Some(DATASOURCE) {
+                    fail!(
+                        "{source}: the {what}'s datasource is {datasource}; set it to \
+                         {{\"type\": \"prometheus\", \"uid\": \"{DATASOURCE}\"}}, the dashboard's \
+                         data-source variable, or it breaks on a Grafana whose Prometheus has another uid"
+                    );
+                }
+            }
             queries.push(Query {
                 expr: substitute_grafana_variables(expr)
                     .map_err(|e| Error(format!("{source}: {e}")))?,
@@ -266,10 +298,12 @@ mod tests {
 
     #[test]
     fn reads_every_panel_target_with_grafana_variables_filled_in() {
-        let dashboard = r#"{"panels": [
-            {"title": "Rate", "targets": [{"refId": "A", "expr": "rate(x[$__rate_interval])"}]},
+        let dashboard = r#"{"templating": {"list": [{"name": "datasource", "type": "datasource", "query": "prometheus"}]}, "panels": [
+            {"title": "Rate", "datasource": {"uid": "${datasource}"},
+             "targets": [{"refId": "A", "datasource": {"uid": "${datasource}"}, "expr": "rate(x[$__rate_interval])"}]},
             {"title": "Row", "type": "row", "panels": [
-                {"title": "Inner", "targets": [{"refId": "B", "expr": "y"}]}
+                {"title": "Inner", "datasource": {"uid": "${datasource}"},
+                 "targets": [{"refId": "B", "datasource": {"uid": "${datasource}"}, "expr": "y"}]}
             ]},
             {"title": "Text", "type": "text"}
         ]}"#;
@@ -289,9 +323,25 @@ mod tests {
     }
 
     #[test]
+    fn a_panel_with_a_fixed_datasource_is_refused() {
+        let err = dashboard_queries(
+            r#"{"templating": {"list": [{"name": "datasource", "type": "datasource", "query": "prometheus"}]}, "panels": [{"title": "P", "datasource": {"uid": "PBFA97CFB590B2093"},
+                "targets": [{"refId": "A", "datasource": {"uid": "${datasource}"}, "expr": "up"}]}]}"#,
+        )
+        .expect_err("refused");
+        assert!(
+            err.0
+                .contains("panel \"P\" target A: the panel's datasource")
+                && err.0.contains("${datasource}"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn an_unknown_dashboard_variable_is_named() {
         let err = dashboard_queries(
-            r#"{"panels": [{"title": "P", "targets": [{"refId": "A", "expr": "x{pod=~\"$pod\"}"}]}]}"#,
+            r#"{"templating": {"list": [{"name": "datasource", "type": "datasource", "query": "prometheus"}]}, "panels": [{"title": "P", "datasource": {"uid": "${datasource}"},
+                "targets": [{"refId": "A", "datasource": {"uid": "${datasource}"}, "expr": "x{pod=~\"$pod\"}"}]}]}"#,
         )
         .expect_err("refused");
         assert!(
@@ -301,8 +351,14 @@ mod tests {
     }
 
     #[test]
+    fn a_dashboard_without_its_datasource_variable_is_refused() {
+        let err = dashboard_queries(r#"{"panels": []}"#).expect_err("refused");
+        assert!(err.0.contains("no data-source variable"), "{err}");
+    }
+
+    #[test]
     fn a_dashboard_without_targets_or_json_is_refused() {
-        assert!(dashboard_queries(r#"{"panels": []}"#).is_err());
+        assert!(dashboard_queries(r#"{"templating": {"list": [{"name": "datasource", "type": "datasource", "query": "prometheus"}]}, "panels": []}"#).is_err());
         assert!(dashboard_queries("{").is_err());
     }
 

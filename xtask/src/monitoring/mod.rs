@@ -412,3 +412,40 @@ fn read(root: &Path, file: &str) -> Result<String> {
 fn write(path: &Path, text: &str) -> Result<()> {
     fs::write(path, text).map_err(|e| Error(format!("cannot write {}: {e}", path.display())))
 }
+
+#[cfg(test)]
+mod tests {
+    use yaml_rust2::YamlLoader;
+
+    use super::*;
+
+    /// Compose's Grafana provisions the file this stage checks, not a copy.
+    #[test]
+    fn compose_provisions_the_dashboard_this_stage_checks() {
+        let root = project_root().expect("the repository root");
+        let compose =
+            YamlLoader::load_from_str(&read(&root, "compose.yaml").expect("compose.yaml"))
+                .expect("compose.yaml is YAML");
+        assert_eq!(
+            compose[0]["configs"]["dashboard"]["file"].as_str(),
+            Some(format!("./{DASHBOARD}").as_str()),
+            "compose.yaml's configs.dashboard.file must be {DASHBOARD}"
+        );
+        let grafana_configs: Vec<&str> = compose[0]["services"]["grafana"]["configs"]
+            .as_vec()
+            .expect("the grafana service mounts configs")
+            .iter()
+            .filter_map(|config| config["source"].as_str())
+            .collect();
+        assert!(
+            grafana_configs.contains(&"dashboard"),
+            "{grafana_configs:?}"
+        );
+        for source in grafana_configs {
+            assert!(
+                !compose[0]["configs"][source].is_badvalue(),
+                "the grafana service mounts config {source}, which compose.yaml does not define"
+            );
+        }
+    }
+}
