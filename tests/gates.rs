@@ -435,6 +435,24 @@ fn trivy_secret_rejects_a_token() {
 
 #[test]
 #[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
+fn monitoring_rejects_a_metric_renamed_in_the_service_only() {
+    let sandbox = Sandbox::staged();
+    // The service renames a metric; the dashboard still charts the old name.
+    sandbox.replace_first(
+        "src/metrics.rs",
+        "\"http_requests_in_flight\"",
+        "\"http_requests_active\"",
+    );
+    // The monitoring stage's command, without its planted faults.
+    let out = sandbox.run(&["cargo", "xtask", "monitoring"]);
+    out.assert_fails_naming(&[
+        "panel \"Requests in flight, by instance\" target A: no series",
+        "1 check(s) failed",
+    ]);
+}
+
+#[test]
+#[ignore = "gates: runs the pinned tools on a copy of the repository; minutes"]
 fn schemathesis_rejects_a_rule_the_document_does_not_state() {
     let sandbox = Sandbox::staged();
     // A new validation rule in the handler, with no schema change: the

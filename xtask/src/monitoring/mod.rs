@@ -41,8 +41,8 @@ Checks the monitoring files against the real tools, with everything on 127.0.0.1
      rule's (an alert's without its threshold) must parse and return at least
      one series, and every rule must evaluate without error.
 
-  --binary PATH      the service binary (default: target/debug/<name>, built
-                     with cargo build --locked)
+  --binary PATH      the service binary (default: the debug build, made with
+                     cargo build --locked)
   --load-seconds N   load before the queries, 5 to 300 (default 12)
   --plant-faults     also check that a metric renamed in the dashboard and an
                      expression that does not parse are both reported
@@ -198,7 +198,10 @@ fn build_debug_binary(root: &Path, name: &str) -> Result<PathBuf> {
     if !status.success() {
         fail!("cargo build --locked --bin {name} failed (above)");
     }
-    Ok(root.join("target/debug").join(name))
+    // Where cargo put it: CARGO_TARGET_DIR when set (relative to the root).
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), |dir| root.join(dir));
+    Ok(target.join("debug").join(name))
 }
 
 /// Asks Prometheus every query and every rule's health; prints the table and
