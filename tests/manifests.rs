@@ -53,8 +53,42 @@ fn a_weakened_deployment_is_reported() {
         "container app: readinessProbe must be an httpGet probe",
         "container app: has no startupProbe",
         "container app: has an exec preStop hook",
+        "container app: LOG_FILTER_FILE is not set",
     ];
     for wanted in expected {
+        assert!(
+            problems.iter().any(|p| p.contains(wanted)),
+            "expected a problem containing {wanted:?}; got:\n  {}",
+            problems.join("\n  ")
+        );
+    }
+}
+
+#[test]
+fn a_log_filter_mounted_with_subpath_is_reported() {
+    let docs = YamlLoader::load_from_str(
+        r"
+kind: Deployment
+metadata: {name: svc}
+spec:
+  template:
+    spec:
+      volumes: [{name: f, configMap: {name: other}}]
+      containers:
+        - name: app
+          ports: [{name: http, containerPort: 8080}]
+          env: [{name: LOG_FILTER_FILE, value: /etc/f/filter}]
+          volumeMounts: [{name: f, mountPath: /etc/f, subPath: filter}]
+",
+    )
+    .expect("the test YAML parses");
+    let mut problems = Vec::new();
+    check_log_filter(&docs[0], &docs, &mut problems);
+    for wanted in [
+        "mounted with subPath",
+        "must be the ConfigMap svc-log-filter (found \"other\")",
+        "no ConfigMap svc-log-filter with the key \"filter\"",
+    ] {
         assert!(
             problems.iter().any(|p| p.contains(wanted)),
             "expected a problem containing {wanted:?}; got:\n  {}",
@@ -109,8 +143,57 @@ fn violations(docs: &[Yaml]) -> Vec<String> {
     for deployment in deployments {
         check_rollout(deployment, docs, &mut problems);
         check_pod(deployment, &mut problems);
+        check_log_filter(deployment, docs, &mut problems);
     }
     problems
+}
+
+/// The service's container reads its log filter from the `ConfigMap` that
+/// docs/kubernetes.md tells operators to edit: `<deployment>-log-filter`,
+/// mounted as a directory. A `subPath` mount never sees an update, so the
+/// filter would silently stop changing.
+fn check_log_filter(deployment: &Yaml, docs: &[Yaml], problems: &mut Vec<String>) {
+    let pod = &deployment["spec"]["template"]["spec"];
+    let config_map = format!("{}-log-filter", name(deployment));
+    for container in items(&pod["containers"])
+        .filter(|c| items(&c["ports"]).any(|p| p["name"].as_str() == Some("http")))
+    {
+        let who = format!("{} container {}", resource(deployment), name(container));
+        let Some(file) = items(&container["env"])
+            .find(|e| e["name"].as_str() == Some("LOG_FILTER_FILE"))
+            .and_then(|e| e["value"].as_str())
+        else {
+            problems.push(format!("{who}: LOG_FILTER_FILE is not set, so the log filter cannot change without a restart"));
+            continue;
+        };
+        let (dir, key) = file.rsplit_once('/').unwrap_or(("", file));
+        let Some(mount) =
+            items(&container["volumeMounts"]).find(|m| m["mountPath"].as_str() == Some(dir))
+        else {
+            problems.push(format!(
+                "{who}: LOG_FILTER_FILE is {file:?} but no volume is mounted at {dir:?}"
+            ));
+            continue;
+        };
+        if !mount["subPath"].is_badvalue() {
+            problems.push(format!("{who}: the log filter volume is mounted with subPath, which never receives ConfigMap updates"));
+        }
+        let volume = items(&pod["volumes"]).find(|v| v["name"] == mount["name"]);
+        let source = volume.map_or("", |v| v["configMap"]["name"].as_str().unwrap_or(""));
+        if source != config_map {
+            problems.push(format!(
+                "{who}: the log filter volume must be the ConfigMap {config_map} (found {source:?}): the documented kubectl commands edit that one"
+            ));
+        }
+        let rendered = docs
+            .iter()
+            .find(|d| kind(d) == "ConfigMap" && name(d) == config_map);
+        if rendered.is_none_or(|map| map["data"][key].is_badvalue()) {
+            problems.push(format!(
+                "{who}: no ConfigMap {config_map} with the key {key:?} is rendered"
+            ));
+        }
+    }
 }
 
 fn check_rollout(deployment: &Yaml, docs: &[Yaml], problems: &mut Vec<String>) {
