@@ -1,7 +1,8 @@
 //! A real Prometheus for the stage: its configuration, and the two HTTP API
-//! calls the checks need (an instant query, the rules' health). The API is
-//! asked through curl: its answers are chunked, which `crate::http` does
-//! not read.
+//! calls the checks need (an instant query, the rules' health), at a base
+//! URL: Prometheus itself, or Grafana's proxy to its Prometheus data source,
+//! which answers the same API. The API is asked through curl: its answers
+//! are chunked, which `crate::http` does not read.
 
 use std::path::Path;
 use std::process::Command;
@@ -29,8 +30,8 @@ pub(super) enum Answer {
     Refused(String),
 }
 
-/// `GET /api/v1/query?query=<expr>`.
-pub(super) fn query(port: u16, expr: &str) -> Result<Answer> {
+/// `GET <api>/api/v1/query?query=<expr>`.
+pub(super) fn query(api: &str, expr: &str) -> Result<Answer> {
     let body = output_of(Command::new("curl").args([
         "-sS",
         "-G",
@@ -38,7 +39,7 @@ pub(super) fn query(port: u16, expr: &str) -> Result<Answer> {
         "10",
         "--data-urlencode",
         &format!("query={expr}"),
-        &format!("http://127.0.0.1:{port}/api/v1/query"),
+        &format!("{api}/api/v1/query"),
     ]))?;
     parse_answer(&body)
 }
@@ -70,12 +71,12 @@ fn parse_answer(body: &str) -> Result<Answer> {
 
 /// Each loaded rule's name with its health (`ok`, `err`, `unknown` before
 /// its first evaluation) and last error.
-pub(super) fn rule_health(port: u16) -> Result<Vec<(String, String, String)>> {
+pub(super) fn rule_health(api: &str) -> Result<Vec<(String, String, String)>> {
     let body = output_of(Command::new("curl").args([
         "-sS",
         "--max-time",
         "10",
-        &format!("http://127.0.0.1:{port}/api/v1/rules"),
+        &format!("{api}/api/v1/rules"),
     ]))?;
     parse_rule_health(&body)
 }
