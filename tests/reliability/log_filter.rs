@@ -3,7 +3,7 @@
 //! line and the current one stays; no request fails and the process is the
 //! same throughout.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::figures::{millis, report};
@@ -24,6 +24,21 @@ fn swap(file: &Path, content: &str) {
     std::fs::rename(&next, file).expect("swaps the filter file");
 }
 
+/// The service reading its filter from a new file that says `info`, every
+/// `poll_seconds`; the directory lives as long as the returned guard.
+async fn with_filter_file(poll_seconds: &str) -> (tempfile::TempDir, PathBuf, Server) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("log-filter");
+    std::fs::write(&file, "info").expect("writes the filter");
+    let file_var = file.to_string_lossy().into_owned();
+    let server = spawn_server(&[
+        ("LOG_FILTER_FILE", &file_var),
+        ("LOG_FILTER_POLL_SECONDS", poll_seconds),
+    ])
+    .await;
+    (dir, file, server)
+}
+
 /// Sends `count` slugify requests (all must succeed); returns how many
 /// access lines (written at `info`) the server wrote for them.
 async fn logged_requests(server: &mut Server, count: u64) -> u64 {
@@ -42,15 +57,7 @@ async fn logged_requests(server: &mut Server, count: u64) -> u64 {
 #[tokio::test]
 #[ignore = "reliability: the real binary under load, timed, one test at a time (scripts/reliability.sh)"]
 async fn the_log_filter_changes_at_runtime_from_its_file() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let file = dir.path().join("log-filter");
-    std::fs::write(&file, "info").expect("writes the filter");
-    let file_var = file.to_string_lossy().into_owned();
-    let mut server = spawn_server(&[
-        ("LOG_FILTER_FILE", &file_var),
-        ("LOG_FILTER_POLL_SECONDS", "1"),
-    ])
-    .await;
+    let (_dir, file, mut server) = with_filter_file("1").await;
     let pid = server.pid();
     assert_eq!(
         logged_requests(&mut server, 5).await,
@@ -101,16 +108,8 @@ async fn the_log_filter_changes_at_runtime_from_its_file() {
 #[tokio::test]
 #[ignore = "reliability: the real binary under load, timed, one test at a time (scripts/reliability.sh)"]
 async fn sighup_rereads_the_log_filter_file_at_once() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let file = dir.path().join("log-filter");
-    std::fs::write(&file, "info").expect("writes the filter");
-    let file_var = file.to_string_lossy().into_owned();
     // No poll during the test: only SIGHUP can apply the change.
-    let mut server = spawn_server(&[
-        ("LOG_FILTER_FILE", &file_var),
-        ("LOG_FILTER_POLL_SECONDS", "3600"),
-    ])
-    .await;
+    let (_dir, file, mut server) = with_filter_file("3600").await;
     swap(&file, "warn");
     let sent = Instant::now();
     server.sighup();

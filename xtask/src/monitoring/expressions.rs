@@ -133,12 +133,7 @@ pub(super) fn rule_file(prometheus_rule: &str) -> Result<Value> {
 /// whole expression is empty while it does not fire).
 pub(super) fn rule_queries(rule_file: &Value) -> Result<Vec<Query>> {
     let mut queries = Vec::new();
-    for rule in rule_file["groups"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|group| group["rules"].as_array().into_iter().flatten())
-    {
+    for rule in rules(rule_file) {
         let Some(expr) = rule["expr"].as_str() else {
             fail!("a rule has no expr: {rule}");
         };
@@ -170,13 +165,18 @@ pub(super) fn rule_queries(rule_file: &Value) -> Result<Vec<Query>> {
 
 /// The alert names of a rule file.
 pub(super) fn alert_names(rule_file: &Value) -> Vec<String> {
+    rules(rule_file)
+        .filter_map(|rule| rule["alert"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Every rule of every group.
+fn rules(rule_file: &Value) -> impl Iterator<Item = &Value> {
     rule_file["groups"]
         .as_array()
         .into_iter()
         .flatten()
         .flat_map(|group| group["rules"].as_array().into_iter().flatten())
-        .filter_map(|rule| rule["alert"].as_str().map(str::to_owned))
-        .collect()
 }
 
 /// `lhs` of `lhs <op> [bool] <number>`, parenthesised; `None` when the
