@@ -6,7 +6,7 @@
 //!
 //! Polling, not inotify: Kubernetes swaps a `ConfigMap` volume by replacing a
 //! symlink, which file watches miss unless they watch the directory, and a
-//! read of a small file every two seconds costs nothing measurable.
+//! read of a small file every few seconds costs nothing measurable.
 
 use std::io;
 use std::path::PathBuf;
