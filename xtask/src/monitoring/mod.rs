@@ -31,6 +31,7 @@ use prometheus::Answer;
 
 const USAGE: &str = "\
 Usage: cargo xtask monitoring [--binary PATH] [--load-seconds N] [--plant-faults]
+       cargo xtask monitoring --grafana URL [--load-seconds N] [--plant-faults]
 
 Checks the monitoring files against the real tools, with everything on 127.0.0.1:
   1. promtool checks the rules of k8s/components/monitoring/prometheusrule.yaml
@@ -53,7 +54,8 @@ Checks the monitoring files against the real tools, with everything on 127.0.0.1
                      expression returns series through Grafana's Prometheus data
                      source, under the same load (what CI's compose-monitoring job runs)
 
-Needs prometheus and promtool (Debian's prometheus package) and curl.
+Needs curl, and without --grafana prometheus and promtool (Debian's
+prometheus package).
 Output: target/monitoring/ (rules.json, prometheus.yml, logs) and a table,
 also appended to the GitHub job summary when GITHUB_STEP_SUMMARY is set.
 ";
