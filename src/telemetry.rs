@@ -41,9 +41,7 @@ pub fn init(filter: &str, format: LogFormat) {
             let handle = builder.reload_handle();
             if builder.try_init().is_ok() {
                 JSON_LINES.store(true, Ordering::Release);
-                let _ = RELOAD.set(Box::new(move |f| {
-                    handle.reload(f).map_err(|e| e.to_string())
-                }));
+                keep_for_set_filter(handle);
             }
         }
         LogFormat::Text => {
@@ -56,12 +54,18 @@ pub fn init(filter: &str, format: LogFormat) {
                 .with_filter_reloading();
             let handle = builder.reload_handle();
             if builder.try_init().is_ok() {
-                let _ = RELOAD.set(Box::new(move |f| {
-                    handle.reload(f).map_err(|e| e.to_string())
-                }));
+                keep_for_set_filter(handle);
             }
         }
     }
+}
+
+/// Keeps the installed subscriber's reload handle for [`set_filter`]; the
+/// two subscribers' handles differ only in the subscriber type.
+fn keep_for_set_filter<S: 'static>(handle: tracing_subscriber::reload::Handle<EnvFilter, S>) {
+    let _ = RELOAD.set(Box::new(move |filter| {
+        handle.reload(filter).map_err(|e| e.to_string())
+    }));
 }
 
 /// Replaces the running subscriber's filter, for every event from now on

@@ -104,7 +104,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
         .map_err(|e| Error(format!("{PROMETHEUS_RULE}: {e}")))?;
     let rule_path = out.join("rules.json");
     write(&rule_path, &rules.to_string())?;
-    unit_test_rules(&root, &out, &promtool, &rules)?;
+    unit_test_rules(&root, &rule_path, &promtool, &rules)?;
 
     let dashboard = expressions::dashboard_queries(&read(&root, DASHBOARD)?)
         .map_err(|e| Error(format!("{DASHBOARD}: {e}")))?;
@@ -176,25 +176,24 @@ pub fn run(args: Vec<String>) -> Result<()> {
 /// extracted rules, which it names relative to itself).
 fn unit_test_rules(
     root: &Path,
-    out: &Path,
+    rule_path: &Path,
     promtool: &Path,
     rules: &serde_json::Value,
 ) -> Result<()> {
     let tests = read(root, ALERT_TESTS)?;
     rule_tests::check_coverage(&tests, &expressions::alert_names(rules))?;
     log(&format!("promtool check rules ({PROMETHEUS_RULE})"));
-    let rule_path = out.join("rules.json");
     print!(
         "{}",
         output_of(
             Command::new(promtool)
                 .arg("check")
                 .arg("rules")
-                .arg(&rule_path)
+                .arg(rule_path)
         )?
     );
     log(&format!("promtool test rules ({ALERT_TESTS})"));
-    let test_copy = out.join("alerts.test.yaml");
+    let test_copy = rule_path.with_file_name("alerts.test.yaml");
     write(&test_copy, &tests)?;
     let result = output_of(
         Command::new(promtool)
