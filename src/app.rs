@@ -22,6 +22,7 @@ use crate::http::draining;
 use crate::http::problem::{self, Problem};
 use crate::http::record_metrics::RecordMetricsLayer;
 use crate::http::request_id::RequestIdLayer;
+use crate::http::trace::TraceLayer;
 use crate::routes::{health, openapi, slugify, version};
 use crate::state::AppState;
 
@@ -85,6 +86,7 @@ pub fn app_with(extra: Router<AppState>, state: AppState, limits: RequestLimits)
         // the access log sees the response with the id on it.
         .layer(AccessLogLayer)
         .layer(RequestIdLayer)
+        .layer(TraceLayer)
         .layer(RecordMetricsLayer::new(state.metrics.clone()))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

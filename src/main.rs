@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use payload::configuration::{Cli, Command};
-use payload::{healthcheck, log_filter, shutdown, startup::Application, telemetry};
+use payload::{healthcheck, log_filter, shutdown, startup::Application, telemetry, traces::Traces};
 
 // musl's allocator serialises threads under load; the musl builds (CI, the
 // self-contained Dockerfile path) use mimalloc instead.
@@ -26,7 +26,20 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(cli: Cli) -> ExitCode {
-    telemetry::init(&cli.settings.log_filter, cli.settings.log_format);
+    let traces = Traces::from_env();
+    telemetry::init(
+        &cli.settings.log_filter,
+        cli.settings.log_format,
+        traces.as_ref().ok().and_then(Option::as_ref),
+    );
+    let traces = match traces {
+        Ok(traces) => traces,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start");
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Some(file) = cli.settings.log_filter_file.clone() {
         let poll = std::time::Duration::from_secs(cli.settings.log_filter_poll_seconds);
         tokio::spawn(log_filter::watch(
@@ -43,6 +56,8 @@ async fn serve(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    app.run_until_stopped(shutdown::signal()).await;
+    app.with_traces(traces)
+        .run_until_stopped(shutdown::signal())
+        .await;
     ExitCode::SUCCESS
 }

@@ -6,18 +6,21 @@
 //!    balancers notice the failing readiness and stop routing here;
 //! 3. the listener closes;
 //! 4. in-flight requests get `SHUTDOWN_TIMEOUT_SECONDS` to finish;
-//! 5. the process exits 0.
+//! 5. spans still buffered are exported, in what is left of that time;
+//! 6. the process exits 0.
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 
 use crate::app::{RequestLimits, app};
 use crate::build_info::BUILD_INFO;
 use crate::configuration::Settings;
 use crate::serve::{ConnectionLimits, Connections};
 use crate::state::{AppState, Readiness};
+use crate::traces::Traces;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -43,6 +46,7 @@ pub struct Application {
     listener: TcpListener,
     settings: Settings,
     state: AppState,
+    traces: Option<Traces>,
 }
 
 impl Application {
@@ -61,7 +65,14 @@ impl Application {
             listener,
             settings,
             state: AppState::new(),
+            traces: None,
         })
+    }
+
+    /// Flushes `traces` as the last step of the shutdown.
+    #[must_use]
+    pub fn with_traces(self, traces: Option<Traces>) -> Self {
+        Self { traces, ..self }
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -80,6 +91,7 @@ impl Application {
             listener,
             settings,
             state,
+            traces,
         } = self;
         let readiness = state.readiness.clone();
         let router = app(state, RequestLimits::from(&settings));
@@ -116,11 +128,9 @@ impl Application {
             timeout_seconds = timeout.as_secs(),
             "listener closed; finishing in-flight requests"
         );
-        match connections.drain(timeout).await {
-            0 => {
-                tracing::info!("shutdown complete");
-                ShutdownOutcome::Drained
-            }
+        let deadline = Instant::now() + timeout;
+        let outcome = match connections.drain(timeout).await {
+            0 => ShutdownOutcome::Drained,
             cut_off => {
                 tracing::warn!(
                     cut_off,
@@ -128,6 +138,15 @@ impl Application {
                 );
                 ShutdownOutcome::TimedOut { cut_off }
             }
+        };
+        // The spans of the last requests, within the same budget, so the
+        // whole shutdown still fits the grace period.
+        if let Some(traces) = traces {
+            traces
+                .flush(deadline.saturating_duration_since(Instant::now()))
+                .await;
         }
+        tracing::info!("shutdown complete");
+        outcome
     }
 }

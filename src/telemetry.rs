@@ -7,10 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::FilterExt as _;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::configuration::LogFormat;
+use crate::traces::{self, Traces};
 
 /// Set once [`init`] has installed the JSON subscriber writing to stdout.
 static JSON_LINES: AtomicBool = AtomicBool::new(false);
@@ -22,9 +27,22 @@ type Reload = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
 static RELOAD: OnceLock<Reload> = OnceLock::new();
 
 /// Installs the global subscriber. `filter` was validated by configuration.
-pub fn init(filter: &str, format: LogFormat) {
+/// With `traces`, the request spans also become OpenTelemetry spans.
+pub fn init(filter: &str, format: LogFormat, traces: Option<&Traces>) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     // A second init (tests) keeps the first subscriber; that is fine.
+    let installed = match traces {
+        None => init_logs(filter, format),
+        Some(traces) => init_logs_and_traces(filter, format, traces),
+    };
+    if installed && format == LogFormat::Json {
+        JSON_LINES.store(true, Ordering::Release);
+    }
+}
+
+/// Logs only: the log filter is the subscriber's global filter, so a
+/// disabled line costs nothing past its callsite.
+fn init_logs(filter: EnvFilter, format: LogFormat) -> bool {
     match format {
         LogFormat::Json => {
             let builder = json_subscriber::fmt()
@@ -32,17 +50,14 @@ pub fn init(filter: &str, format: LogFormat) {
                 .with_writer(std::io::stdout)
                 .with_timer(Rfc3339Micros)
                 // `message` and the event's fields at the top level, the
-                // request span's fields (method, route, request_id) under
-                // `span`.
+                // request span's fields (request_id, trace_id, span_id)
+                // under `span`.
                 .flatten_event(true)
                 .with_current_span(true)
                 .with_span_list(false)
                 .with_filter_reloading();
             let handle = builder.reload_handle();
-            if builder.try_init().is_ok() {
-                JSON_LINES.store(true, Ordering::Release);
-                keep_for_set_filter(handle);
-            }
+            builder.try_init().is_ok() && keep_for_set_filter(handle)
         }
         LogFormat::Text => {
             let builder = tracing_subscriber::fmt()
@@ -53,19 +68,50 @@ pub fn init(filter: &str, format: LogFormat) {
                 .compact()
                 .with_filter_reloading();
             let handle = builder.reload_handle();
-            if builder.try_init().is_ok() {
-                keep_for_set_filter(handle);
-            }
+            builder.try_init().is_ok() && keep_for_set_filter(handle)
         }
     }
 }
 
+/// Logs and traces: the log filter applies to the log lines only (a
+/// global one would also decide which spans are exported), and the
+/// OpenTelemetry SDK's own warnings are rate-limited.
+fn init_logs_and_traces(filter: EnvFilter, format: LogFormat, traces: &Traces) -> bool {
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let filter = filter.and(traces::diagnostics_rate_limit());
+    let logs = match format {
+        LogFormat::Json => json_subscriber::fmt::layer()
+            .with_writer(std::io::stdout)
+            .with_timer(Rfc3339Micros)
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stdout)
+            .with_timer(Rfc3339Micros)
+            .with_ansi(std::io::stdout().is_terminal())
+            .compact()
+            .with_filter(filter)
+            .boxed(),
+    };
+    let subscriber = tracing_subscriber::registry()
+        .with(logs)
+        .with(traces.layer());
+    subscriber.try_init().is_ok() && keep_for_set_filter(handle)
+}
+
 /// Keeps the installed subscriber's reload handle for [`set_filter`]; the
 /// two subscribers' handles differ only in the subscriber type.
-fn keep_for_set_filter<S: 'static>(handle: tracing_subscriber::reload::Handle<EnvFilter, S>) {
+/// True, for the `&&` chains above.
+fn keep_for_set_filter<S: 'static>(
+    handle: tracing_subscriber::reload::Handle<EnvFilter, S>,
+) -> bool {
     let _ = RELOAD.set(Box::new(move |filter| {
         handle.reload(filter).map_err(|e| e.to_string())
     }));
+    true
 }
 
 /// Replaces the running subscriber's filter, for every event from now on

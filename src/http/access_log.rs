@@ -22,10 +22,12 @@ use std::time::{Duration, Instant};
 use axum::extract::MatchedPath;
 use axum::http::{Method, Request, Response};
 use tower::{Layer, Service};
+use tracing::field::display;
 
 use crate::http::on_response::{OnResponse, ResponseHook};
 use crate::http::problem::PanicMessage;
 use crate::http::request_id::REQUEST_ID;
+use crate::http::trace::TraceIds;
 use crate::metrics::UNMATCHED_ROUTE;
 use crate::telemetry;
 
@@ -114,11 +116,21 @@ fn log<B>(fields: &RequestFields, response: &Response<B>) {
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    let trace = response.extensions().get::<TraceIds>().copied();
+    let trace_id = trace.map(|ids| display(ids.trace_id));
+    let span_id = trace.map(|ids| display(ids.span_id));
     if let Some(PanicMessage(message)) = response.extensions().get::<PanicMessage>() {
         // Rare, so through tracing, at ERROR whatever the filter does to the
         // access line.
-        tracing::error_span!("request", method = %fields.method, route = fields.route(), request_id)
-            .in_scope(|| tracing::error!(panic = %message, "handler panicked"));
+        tracing::error_span!(
+            "request",
+            method = %fields.method,
+            route = fields.route(),
+            request_id,
+            trace_id,
+            span_id
+        )
+        .in_scope(|| tracing::error!(panic = %message, "handler panicked"));
     }
     let Some(started) = fields.started else {
         return;
@@ -127,6 +139,7 @@ fn log<B>(fields: &RequestFields, response: &Response<B>) {
         method: fields.method.as_str(),
         route: fields.route(),
         request_id,
+        trace,
         status: response.status().as_u16(),
         latency: started.elapsed(),
     };
@@ -137,7 +150,9 @@ fn log<B>(fields: &RequestFields, response: &Response<B>) {
             "request",
             method = %line.method,
             route = line.route,
-            request_id
+            request_id,
+            trace_id,
+            span_id
         )
         .in_scope(|| {
             tracing::info!(
@@ -155,6 +170,8 @@ struct AccessLine<'a> {
     method: &'a str,
     route: &'a str,
     request_id: &'a str,
+    /// With traces on: the ids of the request's server span.
+    trace: Option<TraceIds>,
     status: u16,
     latency: Duration,
 }
@@ -186,6 +203,14 @@ impl AccessLine<'_> {
         json_value(out, self.request_id);
         out.extend_from_slice(b",\"route\":");
         json_value(out, self.route);
+        if let Some(ids) = self.trace {
+            // Hexadecimal digits need no escaping.
+            let _ = write!(
+                out,
+                ",\"span_id\":\"{}\",\"trace_id\":\"{}\"",
+                ids.span_id, ids.trace_id
+            );
+        }
         out.extend_from_slice(b"},\"target\":");
         json_value(out, module_path!());
         // An RFC 3339 timestamp needs no escaping.
@@ -224,10 +249,38 @@ mod tests {
             method: "POST",
             route: "/api/v1/slugify",
             request_id: "ff0600e6-bca3-493d-b828-6d980777c896",
+            trace: None,
             status: 200,
             latency: Duration::from_millis(1500),
         };
         assert_eq!(json(&line), format!("{SUBSCRIBER_LINE}\n"));
+    }
+
+    #[test]
+    fn with_traces_on_the_line_carries_the_span_ids_beside_the_request_id() {
+        let ids = TraceIds {
+            trace_id: opentelemetry::trace::TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736")
+                .expect("hex"),
+            span_id: opentelemetry::trace::SpanId::from_hex("00f067aa0ba902b7").expect("hex"),
+        };
+        let line = AccessLine {
+            method: "POST",
+            route: "/api/v1/slugify",
+            request_id: "req-1",
+            trace: Some(ids),
+            status: 200,
+            latency: Duration::ZERO,
+        };
+        let text = json(&line);
+        // In key order, as the subscriber writes a span's fields.
+        assert!(
+            text.contains(r#""request_id":"req-1","route":"/api/v1/slugify","span_id":"00f067aa0ba902b7","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"},"#),
+            "{text}"
+        );
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&text).is_ok(),
+            "{text}"
+        );
     }
 
     #[test]
@@ -236,6 +289,7 @@ mod tests {
             method: "GET",
             route: "/a\"b\\c",
             request_id: "x\n",
+            trace: None,
             status: 404,
             latency: Duration::ZERO,
         };

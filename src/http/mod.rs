@@ -9,3 +9,4 @@ pub mod on_response;
 pub mod problem;
 pub mod record_metrics;
 pub mod request_id;
+pub mod trace;

@@ -1,6 +1,6 @@
 //! Reliability evidence: the real `payload` binary, started as a child
 //! process, through a shutdown under load, a soak at saturation, its limits,
-//! and hostile input over raw sockets (where a client library would refuse
+//! traces sent to a real receiver, and hostile input over raw sockets (where a client library would refuse
 //! to send it).
 //!
 //! Every test is ignored, so a plain `cargo test` stays fast; the
@@ -23,3 +23,4 @@ mod raw_http;
 mod server;
 mod shutdown;
 mod soak;
+mod traces;

@@ -24,7 +24,8 @@ pub(crate) struct Server {
 }
 
 /// What the server wrote. Access-log lines are only counted (a soak writes
-/// millions); every other line is kept with the instant it was read.
+/// millions), except those of a 5xx or of a traced request; every other line
+/// is kept with the instant it was read.
 #[derive(Default)]
 struct Log {
     lines: Vec<LogLine>,
@@ -106,7 +107,7 @@ fn read_stdout(stdout: impl Read, log: &Mutex<Log>) {
                 .unwrap_or(0);
             let route = parsed["span"]["route"].as_str().unwrap_or("?").to_owned();
             *log.responses.entry((route, status)).or_default() += 1;
-            if status < 500 {
+            if status < 500 && parsed["span"]["trace_id"].is_null() {
                 continue;
             }
         }
@@ -158,6 +159,28 @@ impl Server {
             .iter()
             .find(|line| line.message == message)
             .map(|line| (line.at, line.raw.clone()))
+    }
+
+    /// The kept access line of the request with this id.
+    pub(crate) fn access_line(&self, request_id: &str) -> Option<String> {
+        lock(&self.log)
+            .lines
+            .iter()
+            .filter(|line| line.message == "request completed")
+            .find(|line| {
+                serde_json::from_str::<Value>(&line.raw)
+                    .is_ok_and(|parsed| parsed["span"]["request_id"] == request_id)
+            })
+            .map(|line| line.raw.clone())
+    }
+
+    /// How many kept log lines contain this text.
+    pub(crate) fn count_raw(&self, text: &str) -> usize {
+        lock(&self.log)
+            .lines
+            .iter()
+            .filter(|line| line.raw.contains(text))
+            .count()
     }
 
     /// How many log lines had this message so far.

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use super::otlp_sink::OtlpSink;
 use super::server::{Launch, Server};
 use super::system::{self, free_port, require_tool};
 use super::table::{Align, Table};
@@ -29,7 +30,9 @@ then for GET /healthz and POST /api/v1/slugify counts the user-space
 instructions each of them executes per request:
   - floor: the same handlers and accept loop, no middleware, no log;
   - the service with RUST_LOG=warn: the whole middleware stack, no access log;
-  - the service in its default configuration (JSON access log at info).
+  - the service in its default configuration (JSON access log at info);
+  - the same with traces on: every request sampled (OTEL_TRACES_SAMPLER=
+    always_on) and exported to a local OTLP endpoint that accepts and drops.
 Each server runs under valgrind --tool=callgrind twice, once for a small and
 once for a large number of requests (sent by ab over 8 keep-alive
 connections); the difference divided by the difference in requests removes
@@ -79,6 +82,7 @@ enum Variant {
     Floor,
     Warn,
     Info,
+    Traced,
 }
 
 pub(super) fn run(args: Vec<String>) -> Result<()> {
@@ -93,16 +97,23 @@ pub(super) fn run(args: Vec<String>) -> Result<()> {
     fs::write(work.path("body.json"), SLUGIFY_BODY)
         .map_err(|e| Error(format!("cannot write the request body: {e}")))?;
     let small = options.requests / 5;
+    let sink = OtlpSink::start()?;
     let counter = Counter {
         valgrind: &valgrind,
         work: &work,
+        otlp_endpoint: &sink.endpoint,
     };
     let mut table = Table::new(&[
         ("server", Align::Left),
         ("GET /healthz instructions/request", Align::Right),
         ("POST /api/v1/slugify instructions/request", Align::Right),
     ]);
-    for variant in [Variant::Floor, Variant::Warn, Variant::Info] {
+    for variant in [
+        Variant::Floor,
+        Variant::Warn,
+        Variant::Info,
+        Variant::Traced,
+    ] {
         let (binary, filter, label) = match variant {
             Variant::Floor => (&binaries.floor, "warn", FLOOR_LABEL.to_owned()),
             Variant::Warn => (
@@ -118,6 +129,14 @@ pub(super) fn run(args: Vec<String>) -> Result<()> {
                 "info",
                 format!("{}, defaults: JSON access log", binaries.name),
             ),
+            Variant::Traced => (
+                &binaries.service,
+                "info",
+                format!(
+                    "{}, defaults and traces: every request sampled and exported",
+                    binaries.name
+                ),
+            ),
         };
         let mut cells = vec![label];
         for endpoint in Endpoint::ALL {
@@ -127,11 +146,17 @@ pub(super) fn run(args: Vec<String>) -> Result<()> {
                 endpoint.path(),
                 options.requests
             ));
-            let a = counter.count(binary, filter, endpoint, small)?;
-            let b = counter.count(binary, filter, endpoint, options.requests)?;
+            let traced = matches!(variant, Variant::Traced);
+            let a = counter.count(binary, filter, traced, endpoint, small)?;
+            let b = counter.count(binary, filter, traced, endpoint, options.requests)?;
             cells.push(per_request(a, b, options.requests - small).to_string());
         }
         table.row(cells);
+    }
+    // The slugify runs' spans are exported when each server stops: none
+    // means the traced figures measured no export at all.
+    if sink.exports() == 0 {
+        fail!("the traced server exported no span to {}", sink.endpoint);
     }
     let sha = system::git_sha(&binaries.root);
     let valgrind_version = system::version_line("valgrind", &["--version"]);
@@ -154,12 +179,20 @@ fn per_request(small_run: u64, large_run: u64, extra_requests: u64) -> u64 {
 struct Counter<'a> {
     valgrind: &'a Path,
     work: &'a WorkDir,
+    otlp_endpoint: &'a str,
 }
 
 impl Counter<'_> {
     /// Total instructions of one server run that answers `requests`
     /// requests, then stops on SIGTERM.
-    fn count(&self, binary: &Path, filter: &str, endpoint: Endpoint, requests: u64) -> Result<u64> {
+    fn count(
+        &self,
+        binary: &Path,
+        filter: &str,
+        traced: bool,
+        endpoint: Endpoint,
+        requests: u64,
+    ) -> Result<u64> {
         let port = free_port()?;
         let out = self.work.path("callgrind.out");
         let mut launch = Launch::service(
@@ -175,6 +208,14 @@ impl Counter<'_> {
             binary.display().to_string(),
         ];
         launch.program = self.valgrind.to_path_buf();
+        if traced {
+            for (name, value) in [
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", self.otlp_endpoint),
+                ("OTEL_TRACES_SAMPLER", "always_on"),
+            ] {
+                launch.env.push((name.to_owned(), value.to_owned()));
+            }
+        }
         let mut server = Server::start(&launch)?;
         server.wait_ready(
             port,

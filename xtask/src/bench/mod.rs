@@ -4,6 +4,7 @@
 
 mod image;
 mod instructions;
+mod otlp_sink;
 pub mod server;
 pub mod stats;
 pub mod system;

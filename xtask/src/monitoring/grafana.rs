@@ -26,6 +26,7 @@ pub(super) fn check(
     grafana: &str,
     load_seconds: u64,
     plant: bool,
+    traces: bool,
 ) -> Result<()> {
     let file = read(root, DASHBOARD)?;
     let queries =
@@ -34,7 +35,13 @@ pub(super) fn check(
         .map_err(|e| Error(format!("{PROMETHEUS_RULE}: {e}")))?;
     let alerts =
         expressions::rule_queries(&rules).map_err(|e| Error(format!("{PROMETHEUS_RULE}: {e}")))?;
-    let datasource = datasource_uid(&read(root, "compose.yaml")?)?;
+    let compose = read(root, "compose.yaml")?;
+    let datasource = datasource_uid(&compose, "prometheus")?;
+    let jaeger = if traces {
+        Some(datasource_uid(&compose, "jaeger")?)
+    } else {
+        None
+    };
     let uid = serde_json::from_str::<Value>(&file)
         .ok()
         .and_then(|d| d["uid"].as_str().map(str::to_owned))
@@ -56,14 +63,18 @@ pub(super) fn check(
     let traffic = Traffic::start(service);
     thread::sleep(Duration::from_secs(load_seconds));
     let api = format!("{grafana}/api/datasources/proxy/uid/{datasource}");
-    let checked = check_all(&api, &queries, &alerts, name, false, plant);
+    let checked = check_all(&api, &queries, &alerts, name, false, plant).and_then(|()| {
+        jaeger.map_or(Ok(()), |jaeger| {
+            super::traces::check(grafana, &jaeger, SERVICE, name)
+        })
+    });
     log(&format!("the load: {}", traffic.finish()));
     checked
 }
 
-/// The uid of the first data source Compose provisions for Grafana (the
-/// inline `grafana-datasources` config of compose.yaml).
-fn datasource_uid(compose: &str) -> Result<String> {
+/// The uid of the first data source of this type that Compose provisions
+/// for Grafana (the inline `grafana-datasources` config of compose.yaml).
+fn datasource_uid(compose: &str, kind: &str) -> Result<String> {
     let compose = YamlLoader::load_from_str(compose)
         .map_err(|e| Error(format!("compose.yaml is not valid YAML: {e}")))?;
     let content = compose
@@ -79,10 +90,16 @@ fn datasource_uid(compose: &str) -> Result<String> {
     })?;
     provisioning
         .first()
-        .and_then(|p| p["datasources"][0]["uid"].as_str())
+        .and_then(|p| p["datasources"].as_vec())
+        .into_iter()
+        .flatten()
+        .find(|source| source["type"].as_str() == Some(kind))
+        .and_then(|source| source["uid"].as_str())
         .map(str::to_owned)
         .ok_or_else(|| {
-            Error("compose.yaml's grafana-datasources names no datasource uid".to_owned())
+            Error(format!(
+                "compose.yaml's grafana-datasources has no {kind} data source with a uid"
+            ))
         })
 }
 
@@ -135,8 +152,14 @@ mod tests {
     fn the_datasource_uid_is_read_from_compose() {
         let root = crate::project_root().expect("the repository root");
         let compose = read(&root, "compose.yaml").expect("compose.yaml");
-        assert_eq!(datasource_uid(&compose).expect("a uid"), "prometheus");
-        let err = datasource_uid("services: {}\n").expect_err("refused");
+        assert_eq!(
+            datasource_uid(&compose, "prometheus").expect("a uid"),
+            "prometheus"
+        );
+        assert_eq!(datasource_uid(&compose, "jaeger").expect("a uid"), "jaeger");
+        let err = datasource_uid(&compose, "loki").expect_err("none provisioned");
+        assert!(err.0.contains("no loki data source"), "{err}");
+        let err = datasource_uid("services: {}\n", "prometheus").expect_err("refused");
         assert!(err.0.contains("grafana-datasources"), "{err}");
     }
 }

@@ -9,6 +9,7 @@ mod expressions;
 mod grafana;
 mod prometheus;
 mod rule_tests;
+mod traces;
 
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -31,7 +32,7 @@ use prometheus::Answer;
 
 const USAGE: &str = "\
 Usage: cargo xtask monitoring [--binary PATH] [--load-seconds N] [--plant-faults]
-       cargo xtask monitoring --grafana URL [--load-seconds N] [--plant-faults]
+       cargo xtask monitoring --grafana URL [--load-seconds N] [--plant-faults] [--traces]
 
 Checks the monitoring files against the real tools, with everything on 127.0.0.1:
   1. promtool checks the rules of k8s/components/monitoring/prometheusrule.yaml
@@ -53,6 +54,10 @@ Checks the monitoring files against the real tools, with everything on 127.0.0.1
                      provisioned this dashboard, and every dashboard and alert
                      expression returns series through Grafana's Prometheus data
                      source, under the same load (what CI's compose-monitoring job runs)
+  --traces           with --grafana, and `--profile tracing` up with the service's
+                     OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4318: a request sent
+                     with a traceparent must come back as that trace, with the
+                     service's server span, through Grafana's Jaeger data source
 
 Needs curl, and without --grafana prometheus and promtool (Debian's
 prometheus package).
@@ -65,24 +70,56 @@ const PROMETHEUS_RULE: &str = "k8s/components/monitoring/prometheusrule.yaml";
 const ALERT_TESTS: &str = "tests/monitoring/alerts.test.yaml";
 const PROMETHEUS_HINT: &str = "install Debian's prometheus package (apt-get install prometheus), which has prometheus and promtool";
 
-pub fn run(args: Vec<String>) -> Result<()> {
+/// The command line; see [`USAGE`].
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Options {
+    binary: Option<PathBuf>,
+    load_seconds: u64,
+    plant: bool,
+    grafana: Option<String>,
+    traces: bool,
+}
+
+/// The options, or `None` for `--help`.
+fn parse(args: Vec<String>) -> Result<Option<Options>> {
     let mut args = Args::new(args, "cargo xtask monitoring --help");
-    let (mut binary, mut load_seconds, mut plant, mut grafana) = (None, 12, false, None);
+    let mut options = Options {
+        load_seconds: 12,
+        ..Options::default()
+    };
     while let Some(arg) = args.next_arg() {
         match arg.as_str() {
-            "-h" | "--help" => {
-                print!("{USAGE}");
-                return Ok(());
-            }
+            "-h" | "--help" => return Ok(None),
             "--binary" => {
-                binary = Some(PathBuf::from(args.value("--binary", "target/debug/NAME")?));
+                options.binary = Some(PathBuf::from(args.value("--binary", "target/debug/NAME")?));
             }
-            "--load-seconds" => load_seconds = args.number("--load-seconds", 5, 300)?,
-            "--plant-faults" => plant = true,
-            "--grafana" => grafana = Some(args.value("--grafana", "http://127.0.0.1:3000")?),
+            "--load-seconds" => options.load_seconds = args.number("--load-seconds", 5, 300)?,
+            "--plant-faults" => options.plant = true,
+            "--grafana" => {
+                options.grafana = Some(args.value("--grafana", "http://127.0.0.1:3000")?);
+            }
+            "--traces" => options.traces = true,
             other => return Err(args.unknown(other)),
         }
     }
+    if options.traces && options.grafana.is_none() {
+        fail!("--traces checks Compose's tracing profile through Grafana: add --grafana URL");
+    }
+    Ok(Some(options))
+}
+
+pub fn run(args: Vec<String>) -> Result<()> {
+    let Some(Options {
+        binary,
+        load_seconds,
+        plant,
+        grafana,
+        traces,
+    }) = parse(args)?
+    else {
+        print!("{USAGE}");
+        return Ok(());
+    };
     let root = project_root()?;
     let name = manifest::service_name(&root)?;
     if let Some(grafana) = grafana {
@@ -92,6 +129,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
             grafana.trim_end_matches('/'),
             load_seconds,
             plant,
+            traces,
         );
     }
     let out = root.join("target/monitoring");
