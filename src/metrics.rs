@@ -27,6 +27,12 @@ mod process;
 /// Route label of requests that matched no route (404s).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
+/// The `route` label and log field of a request: its matched route
+/// template, or [`UNMATCHED_ROUTE`].
+pub fn route_name(route: Option<&axum::extract::MatchedPath>) -> &str {
+    route.map_or(UNMATCHED_ROUTE, axum::extract::MatchedPath::as_str)
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     method: &'static str,

@@ -26,9 +26,9 @@ use tracing::field::display;
 
 use crate::http::on_response::{OnResponse, ResponseHook};
 use crate::http::problem::PanicMessage;
-use crate::http::request_id::REQUEST_ID;
+use crate::http::request_id::request_id;
 use crate::http::trace::TraceIds;
-use crate::metrics::UNMATCHED_ROUTE;
+use crate::metrics::route_name;
 use crate::telemetry;
 
 /// Routes that are not access-logged at the default level.
@@ -98,9 +98,7 @@ pub struct RequestFields {
 
 impl RequestFields {
     fn route(&self) -> &str {
-        self.route
-            .as_ref()
-            .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
+        route_name(self.route.as_ref())
     }
 }
 
@@ -111,11 +109,7 @@ impl ResponseHook for RequestFields {
 }
 
 fn log<B>(fields: &RequestFields, response: &Response<B>) {
-    let request_id = response
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let request_id = request_id(response.headers()).unwrap_or_default();
     let trace = response.extensions().get::<TraceIds>().copied();
     let trace_id = trace.map(|ids| display(ids.trace_id));
     let span_id = trace.map(|ids| display(ids.span_id));

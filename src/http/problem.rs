@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::http::request_id::REQUEST_ID;
+use crate::http::request_id::request_id;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json; charset=utf-8";
 
@@ -170,11 +170,7 @@ where
         .extensions
         .remove::<Problem>()
         .unwrap_or_else(|| Problem::for_status(parts.status));
-    problem.request_id = parts
-        .headers
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(ToOwned::to_owned);
+    problem.request_id = request_id(&parts.headers).map(ToOwned::to_owned);
     let rendered = problem.to_response();
     let (rendered_parts, body) = rendered.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);

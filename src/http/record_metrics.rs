@@ -13,7 +13,7 @@ use axum::http::{Method, Request, Response};
 use tower::{Layer, Service};
 
 use crate::http::on_response::{OnResponse, ResponseHook};
-use crate::metrics::{InFlight, Metrics, UNMATCHED_ROUTE};
+use crate::metrics::{InFlight, Metrics, route_name};
 
 /// Records method, matched route, status and duration of each request.
 #[derive(Debug, Clone)]
@@ -84,10 +84,7 @@ pub struct Observation {
 
 impl ResponseHook for Observation {
     fn on_response<B>(&self, response: &Response<B>) {
-        let route = self
-            .route
-            .as_ref()
-            .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+        let route = route_name(self.route.as_ref());
         self.metrics.observe(
             &self.method,
             route,

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use axum::http::{HeaderName, HeaderValue, Request, Response};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 use uuid::Uuid;
@@ -23,6 +23,12 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 /// The header as a `HeaderName`: looking a header up by `&str` parses and
 /// validates the name on every call.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static(REQUEST_ID_HEADER);
+
+/// The request id these headers carry (the request's, once this layer ran,
+/// or the response's).
+pub fn request_id(headers: &HeaderMap) -> Option<&str> {
+    headers.get(&REQUEST_ID).and_then(|id| id.to_str().ok())
+}
 
 /// Whether a client-supplied id may be echoed: 1..=128 characters from
 /// `[A-Za-z0-9._:-]`, which rules out log injection and header tricks.

@@ -23,8 +23,8 @@ use tracing::field::{Empty, display};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::http::access_log::QUIET_ROUTES;
-use crate::http::request_id::REQUEST_ID;
-use crate::metrics::UNMATCHED_ROUTE;
+use crate::http::request_id::request_id;
+use crate::metrics::route_name;
 use crate::traces;
 
 /// The target of the request spans: the only spans exported.
@@ -84,19 +84,12 @@ where
 
 /// The request's span and its ids, or `None` for a quiet route.
 fn server_span<B>(request: &Request<B>) -> Option<(Span, TraceIds)> {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+    let route = route_name(request.extensions().get::<MatchedPath>());
     if QUIET_ROUTES.contains(&route) {
         return None;
     }
     let method = request.method().as_str();
-    let request_id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|id| id.to_str().ok())
-        .unwrap_or_default();
+    let request_id = request_id(request.headers()).unwrap_or_default();
     // `otel.*` fields set the span's name and kind; `trace_id` and
     // `span_id` are there for the log lines, which show the span's fields.
     let span = tracing::info_span!(
