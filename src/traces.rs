@@ -7,11 +7,14 @@
 //! Export runs on the batch processor's own thread: a collector that is
 //! down or slow never holds a request.
 
+mod export_client;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{Key, KeyValue};
+use opentelemetry_otlp::WithHttpConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -57,6 +60,8 @@ pub struct Traces {
 
 impl Traces {
     /// Starts exporting when [`requested`] by the process environment.
+    /// Call it inside the Tokio runtime the service runs on: the exports
+    /// are sent from there.
     pub fn from_env() -> Result<Option<Self>, TracesError> {
         if requested(|name| std::env::var(name).ok()) {
             Self::start().map(Some)
@@ -66,8 +71,11 @@ impl Traces {
     }
 
     fn start() -> Result<Self, TracesError> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|err| TracesError(format!("no Tokio runtime to send from: {err}")))?;
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
+            .with_http_client(export_client::ExportClient::new(runtime))
             .build()
             .map_err(|err| TracesError(err.to_string()))?;
         let provider = SdkTracerProvider::builder()
@@ -201,7 +209,8 @@ fn admit(last: &AtomicU64, now: u64, interval: u64) -> bool {
 mod tests {
     use super::*;
 
-    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    /// The variables a test sets, as `std::env::var` would read them.
+    pub(super) fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |name| {
             vars.iter()
                 .find(|(key, _)| *key == name)
