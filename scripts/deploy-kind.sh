@@ -19,7 +19,8 @@ it does not exist:
      and load it into the nodes (docker save + kind load image-archive)
   3. kubectl apply the k8s/overlays/kind overlay with that tag
   4. wait for the rollout, then smoke-test /readyz and /version through the
-     Service (NodePort published on 127.0.0.1:30080)
+     Service (NodePort published on 127.0.0.1:30080), then wait (60 s at
+     most) until the pods it replaced have finished their shutdown
   5. if 4 fails (never ready, crash loop, smoke test): print the failing
      pods' events and logs, `kubectl rollout undo`, wait until the previous
      revision is fully available again, and exit 4 (exit 1 when there is no
@@ -248,6 +249,17 @@ case "$mode" in
     apply "$ref"
     wait_for_rollout
     smoke_test "${ref##*:}"
+    # `rollout status` returns when the new pods are available and the old
+    # ones are terminating, maybe still in their shutdown delay, serving.
+    # Their end is part of the deploy (and of what the rollout test counts).
+    replaced=()
+    mapfile -t replaced < <(kubectl --context "$CONTEXT" -n "$NAMESPACE" get pods -l "app.kubernetes.io/name=$APP" \
+      -o go-template='{{range .items}}{{if .metadata.deletionTimestamp}}pod/{{.metadata.name}}{{"\n"}}{{end}}{{end}}')
+    if ((${#replaced[@]} > 0)) &&
+      ! kubectl --context "$CONTEXT" -n "$NAMESPACE" wait --for=delete "${replaced[@]}" --timeout=60s >/dev/null 2>&1 &&
+      [[ -n "$(kubectl --context "$CONTEXT" -n "$NAMESPACE" get "${replaced[@]}" --ignore-not-found -o name)" ]]; then
+      die "the replaced pods ${replaced[*]} still exist 60 s after the rollout (kubectl -n $NAMESPACE get pods)"
+    fi
     log "$ref runs in kind cluster '$CLUSTER' (context $CONTEXT, namespace $NAMESPACE): $SERVICE_URL"
     ;;
 esac

@@ -36,7 +36,7 @@ if ! docker_engine_up; then
 fi
 # shellcheck source=scripts/lib/ship.sh
 source "$REPO_ROOT/scripts/lib/ship.sh"
-require_tool wrk "Install wrk, the rollout test's load generator: sudo scripts/install-tools.sh --only apt"
+require_tool cargo "Install Rust with rustup: the rollout test's load is cargo xtask under-load."
 prepare_rollout_images deploy
 "$REPO_ROOT/scripts/deploy-kind.sh" payload:previous
 "$REPO_ROOT/scripts/rollout-test.sh" "$image"

@@ -1643,7 +1643,9 @@ fn copy_tree(from: &Path, to: &Path) {
 /// scripts/deploy-kind.sh: each call is logged to `$FAKE_LOG`; the answers
 /// come from the environment (`FAKE_ROLLOUT`: exit statuses of the first and
 /// the second `rollout status`, `FAKE_REVISION`: the Deployment's revision,
-/// `FAKE_READY`: curl's exit status on /readyz).
+/// `FAKE_READY`: curl's exit status on /readyz, `FAKE_WAIT`: the exit status
+/// of the wait for the replaced pod `pod/replaced-1`, which a failed wait
+/// leaves in place).
 const FAKE_TOOLS: &str = r#"#!/usr/bin/env bash
 tool="$(basename "$0")"
 printf '%s %s\n' "$tool" "$*" >>"$FAKE_LOG"
@@ -1660,6 +1662,9 @@ case "$tool $*" in
     exit "${statuses[calls - 1]:-0}"
     ;;
   *" get deployment/$FAKE_APP -o jsonpath="*) echo "$FAKE_REVISION" ;;
+  *" get pods -l "*" -o go-template="*) echo pod/replaced-1 ;;
+  *" wait --for=delete pod/replaced-1 "*) exit "$FAKE_WAIT" ;;
+  *" get pod/replaced-1 --ignore-not-found -o name") ((FAKE_WAIT == 0)) || echo pod/replaced-1 ;;
   "curl "*/readyz) exit "$FAKE_READY" ;;
   "curl "*/version) echo '{"git_sha":"0123456789abcdef0123456789abcdef01234567"}' ;;
 esac
@@ -1668,7 +1673,12 @@ exit 0
 
 /// Runs scripts/deploy-kind.sh against the fake tools: its exit status, its
 /// stderr, and the calls it made.
-fn deploy_kind(rollout: &str, revision: &str, ready: &str) -> (Option<i32>, String, String) {
+fn deploy_kind(
+    rollout: &str,
+    revision: &str,
+    ready: &str,
+    wait: &str,
+) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let fake = dir.path().join("fake");
     fs::write(&fake, FAKE_TOOLS).expect("write the fake");
@@ -1698,6 +1708,7 @@ fn deploy_kind(rollout: &str, revision: &str, ready: &str) -> (Option<i32>, Stri
         .env("FAKE_ROLLOUT", rollout)
         .env("FAKE_REVISION", revision)
         .env("FAKE_READY", ready)
+        .env("FAKE_WAIT", wait)
         .env_remove("KIND_CLUSTER_NAME")
         .output()
         .expect("deploy-kind.sh runs");
@@ -1711,7 +1722,7 @@ fn deploy_kind(rollout: &str, revision: &str, ready: &str) -> (Option<i32>, Stri
 
 #[test]
 fn a_deploy_that_never_turns_ready_is_rolled_back() {
-    let (code, stderr, calls) = deploy_kind("1 0", "3", "0");
+    let (code, stderr, calls) = deploy_kind("1 0", "3", "0", "0");
     assert_eq!(code, Some(4), "exit 4 means rolled back:\n{stderr}");
     assert!(calls.contains("rollout undo deployment/"), "{calls}");
     assert!(
@@ -1725,21 +1736,32 @@ fn a_deploy_that_never_turns_ready_is_rolled_back() {
     );
 
     // A smoke test that fails after a complete rollout is undone the same way.
-    let (code, stderr, calls) = deploy_kind("0 0", "2", "7");
+    let (code, stderr, calls) = deploy_kind("0 0", "2", "7", "0");
     assert_eq!(code, Some(4), "{stderr}");
     assert!(
         calls.contains("rollout undo") && stderr.contains("/readyz did not answer 200"),
         "{stderr}"
     );
 
-    let (code, _, calls) = deploy_kind("0", "2", "0");
+    let (code, _, calls) = deploy_kind("0", "2", "0", "0");
     assert_eq!(code, Some(0), "a good deploy");
     assert!(!calls.contains("rollout undo"), "{calls}");
+    assert!(
+        calls.contains("wait --for=delete pod/replaced-1"),
+        "a deploy ends when the pods it replaced are gone:\n{calls}"
+    );
+    let (code, stderr, _) = deploy_kind("0", "2", "0", "1");
+    assert_eq!(
+        code,
+        Some(1),
+        "a replaced pod that never goes fails the deploy"
+    );
+    assert!(stderr.contains("pod/replaced-1 still exist"), "{stderr}");
 }
 
 #[test]
 fn a_rollback_that_cannot_happen_or_fails_says_so() {
-    let (code, stderr, calls) = deploy_kind("1", "1", "0");
+    let (code, stderr, calls) = deploy_kind("1", "1", "0", "0");
     assert_eq!(code, Some(1), "{stderr}");
     assert!(!calls.contains("rollout undo"), "{calls}");
     assert!(
@@ -1747,7 +1769,7 @@ fn a_rollback_that_cannot_happen_or_fails_says_so() {
         "{stderr}"
     );
 
-    let (code, stderr, _) = deploy_kind("1 1", "4", "0");
+    let (code, stderr, _) = deploy_kind("1 1", "4", "0", "0");
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("the previous revision did not become available again"),

@@ -75,7 +75,7 @@ fn export_timeout(var: impl Fn(&str) -> Option<String>) -> Duration {
         OTEL_EXPORTER_OTLP_TIMEOUT,
     ]
     .into_iter()
-    .find_map(|name| var(name)?.trim().parse().ok())
+    .find_map(|name| var(name)?.parse().ok())
     .map_or(OTEL_EXPORTER_OTLP_TIMEOUT_DEFAULT, Duration::from_millis)
 }
 

@@ -15,6 +15,7 @@
 //!   real Prometheus, and the alerts' promtool tests (a ci.sh stage).
 
 pub mod bench;
+pub mod ci;
 pub mod cli;
 pub mod deploy_host;
 pub mod http;
@@ -23,6 +24,7 @@ pub mod manifest;
 pub mod monitoring;
 pub mod release;
 pub mod rename;
+pub mod under_load;
 
 use std::fmt;
 use std::path::PathBuf;

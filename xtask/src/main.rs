@@ -6,6 +6,7 @@ const USAGE: &str = "\
 Usage: cargo xtask <command> [ARGS]
 
 Commands:
+  ci [--only STAGE...] [OPTIONS]          every pipeline stage, then a summary (scripts/ci.sh)
   rename NEW_NAME [--force] [--dry-run]   rename the service everywhere
   bench throughput|instructions|image     performance figures (docs/performance.md)
   deploy-host IMAGE [OPTIONS]             blue-green/canary deploy to one Docker host
@@ -13,6 +14,7 @@ Commands:
   release-assets --binary T=PATH --sbom F package and verify a release's assets
   release-notes VERSION                   a version's notes from CHANGELOG.md
   monitoring [--plant-faults]             dashboard and alerts against a real Prometheus
+  under-load [OPTIONS] -- COMMAND         run a change under steady load: no request may fail
 
 `cargo xtask <command> --help` describes each.
 ";
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
     let command = args.next();
     let rest: Vec<String> = args.collect();
     let result = match command.as_deref() {
+        Some("ci") => xtask::ci::run(rest),
         Some("rename") => xtask::rename::run(rest),
         Some("bench") => xtask::bench::run(rest),
         Some("deploy-host") => xtask::deploy_host::run(rest),
@@ -29,12 +32,13 @@ fn main() -> ExitCode {
         Some("release-assets") => xtask::release::run_assets(rest),
         Some("release-notes") => xtask::release::run_notes(rest),
         Some("monitoring") => xtask::monitoring::run(rest),
+        Some("under-load") => xtask::under_load::run(rest),
         Some("-h" | "--help") => {
             print!("{USAGE}");
             Ok(())
         }
         Some(other) => Err(xtask::Error(format!(
-            "unknown command '{other}'; the commands are rename, bench, deploy-host, deploy-host-stage, release-assets, release-notes and monitoring (cargo xtask --help)"
+            "unknown command '{other}'; the commands are ci, rename, bench, deploy-host, deploy-host-stage, release-assets, release-notes, monitoring and under-load (cargo xtask --help)"
         ))),
         None => {
             eprint!("{USAGE}");
