@@ -14,20 +14,24 @@
 //! - `monitoring`: the dashboard's and the alerts' expressions against a
 //!   real Prometheus, and the alerts' promtool tests (a ci.sh stage).
 
+pub mod api_contract;
 pub mod bench;
 pub mod ci;
 pub mod cli;
 pub mod deploy_host;
+pub mod fuzz;
 pub mod http;
 pub mod load;
 pub mod manifest;
 pub mod monitoring;
 pub mod release;
+pub mod reliability;
 pub mod rename;
+pub mod tee;
 pub mod under_load;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A failure the user can act on: the message says what was wrong and what to
 /// do. `main` prints it as `error: <message>` and exits 1.
@@ -149,6 +153,45 @@ pub fn project_root() -> Result<PathBuf> {
         None => fail!(
             "{} is not inside the repository (no xtask/ above it): run `cargo xtask` from the checkout",
             here.display()
+        ),
+    }
+}
+
+/// Builds the service's binary (`release`: the release profile, else the
+/// debug one) with the cargo that runs xtask, and returns its path.
+pub fn build_service(root: &Path, name: &str, release: bool) -> Result<PathBuf> {
+    let profile = if release { "release" } else { "debug" };
+    let mut args = vec!["build", "--locked", "--bin", name];
+    if release {
+        args.push("--release");
+    }
+    log(&format!("cargo {}", args.join(" ")));
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+            .args(&args)
+            .current_dir(root)
+            .status()
+            .map_err(|e| Error(format!("cannot run cargo: {e}")))?;
+    if !status.success() {
+        fail!("cargo {} failed (above)", args.join(" "));
+    }
+    Ok(target_dir(root).join(profile).join(name))
+}
+
+/// Where cargo puts its output: `CARGO_TARGET_DIR` when set (relative to the
+/// root), else target/.
+pub fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
+}
+
+/// Where the pinned tools live: `TOOLS_HOME`, which `scripts/lib/common.sh`
+/// sets (its one definition), so a command that needs them runs through
+/// its script in scripts/.
+pub fn tools_home() -> Result<PathBuf> {
+    match std::env::var_os("TOOLS_HOME") {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
+        _ => fail!(
+            "TOOLS_HOME is not set: run this through its script in scripts/ (they source scripts/lib/common.sh, which says where the pinned tools are)"
         ),
     }
 }

@@ -9,6 +9,9 @@ Commands:
   ci [--only STAGE...] [OPTIONS]          every pipeline stage, then a summary (scripts/ci.sh)
   rename NEW_NAME [--force] [--dry-run]   rename the service everywhere
   bench throughput|instructions|image     performance figures (docs/performance.md)
+  fuzz [--time SECONDS] [TARGET...]       bounded cargo-fuzz runs (scripts/fuzz.sh)
+  reliability [--debug] [--soak S]        the reliability suite, then api-contract
+  api-contract [--debug | --binary PATH]  schemathesis against the service's OpenAPI document
   deploy-host IMAGE [OPTIONS]             blue-green/canary deploy to one Docker host
   deploy-host-stage OLD_IMAGE NEW_IMAGE   that deploy under load, locally (a ci.sh stage)
   release-assets --binary T=PATH --sbom F package and verify a release's assets
@@ -28,6 +31,9 @@ fn main() -> ExitCode {
         Some("rename") => xtask::rename::run(rest),
         Some("bench") => xtask::bench::run(rest),
         Some("deploy-host") => xtask::deploy_host::run(rest),
+        Some("fuzz") => xtask::fuzz::run(rest),
+        Some("reliability") => xtask::reliability::run(rest),
+        Some("api-contract") => xtask::api_contract::run(&rest),
         Some("deploy-host-stage") => xtask::deploy_host::run_stage(&rest),
         Some("release-assets") => xtask::release::run_assets(rest),
         Some("release-notes") => xtask::release::run_notes(rest),
@@ -38,7 +44,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some(other) => Err(xtask::Error(format!(
-            "unknown command '{other}'; the commands are ci, rename, bench, deploy-host, deploy-host-stage, release-assets, release-notes, monitoring and under-load (cargo xtask --help)"
+            "unknown command '{other}'; the commands are ci, rename, bench, deploy-host, fuzz, reliability, api-contract, deploy-host-stage, release-assets, release-notes, monitoring and under-load (cargo xtask --help)"
         ))),
         None => {
             eprint!("{USAGE}");

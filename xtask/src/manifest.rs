@@ -14,13 +14,20 @@ pub fn package_name(manifest: &str) -> Option<String> {
 
 /// A string field of the `[package]` table, e.g. `version`.
 pub fn package_field(manifest: &str, field: &str) -> Option<String> {
-    let mut in_package = false;
-    for line in manifest.lines().map(str::trim) {
+    table_field(manifest, "package", field)
+}
+
+/// A string field of a TOML table, e.g. the `channel` of the `[toolchain]`
+/// of a rust-toolchain.toml.
+pub fn table_field(toml: &str, table: &str, field: &str) -> Option<String> {
+    let header = format!("[{table}]");
+    let mut in_table = false;
+    for line in toml.lines().map(str::trim) {
         if line.starts_with('[') {
-            in_package = line == "[package]";
+            in_table = line == header;
             continue;
         }
-        if !in_package {
+        if !in_table {
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {

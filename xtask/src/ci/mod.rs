@@ -13,8 +13,8 @@ mod stages;
 mod tools;
 
 use std::fmt::Write as _;
-use std::fs::{self, File};
-use std::io::{BufRead, IsTerminal, Write};
+use std::fs;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -249,7 +249,7 @@ fn run_stage(
     if std::io::stdout().is_terminal() && std::env::var_os("CARGO_TERM_COLOR").is_none() {
         command.env("CARGO_TERM_COLOR", "always");
     }
-    let (output, code) = tee(&mut command, &log_path)?;
+    let (output, code) = crate::tee::tee(&mut command, &log_path)?;
     let verdict = Verdict::of(code, &output);
     let seconds = started.elapsed().as_secs();
     if in_actions {
@@ -261,63 +261,6 @@ fn run_stage(
         verdict,
         seconds,
     })
-}
-
-/// Runs `command` with its stdout and stderr as one stream, copied to our
-/// stdout and to `log_path` as it comes; its whole output and exit code.
-fn tee(command: &mut Command, log_path: &Path) -> Result<(String, Option<i32>)> {
-    tee_quietly(command, log_path, |_| true)
-}
-
-/// `tee`, showing only the lines `shown` accepts (the log has them all).
-fn tee_quietly(
-    command: &mut Command,
-    log_path: &Path,
-    shown: fn(&str) -> bool,
-) -> Result<(String, Option<i32>)> {
-    let (mut child, output) = match stream(command, log_path, shown) {
-        Ok(streamed) => streamed,
-        Err(err) => fail!(
-            "cannot run or log {command:?} ({}): {err}",
-            log_path.display()
-        ),
-    };
-    let status = match child.wait() {
-        Ok(status) => status,
-        Err(err) => fail!("waiting for {command:?}: {err}"),
-    };
-    Ok((String::from_utf8_lossy(&output).into_owned(), status.code()))
-}
-
-fn stream(
-    command: &mut Command,
-    log_path: &Path,
-    shown: fn(&str) -> bool,
-) -> std::io::Result<(std::process::Child, Vec<u8>)> {
-    {
-        let (reader, writer) = std::io::pipe()?;
-        command.stdout(writer.try_clone()?).stderr(writer);
-        let child = command.spawn()?;
-        // The command's copies of the pipe's write end must close, or the
-        // read below never sees the end.
-        command.stdout(Stdio::null()).stderr(Stdio::null());
-        let mut log = File::create(log_path)?;
-        let mut output = Vec::new();
-        let mut stdout = std::io::stdout();
-        // Line by line, so `shown` sees whole lines; a stage's progress
-        // output still streams, since its tools end their lines.
-        for line in std::io::BufReader::new(reader).split(b'\n') {
-            let mut line = line?;
-            line.push(b'\n');
-            if shown(&String::from_utf8_lossy(&line)) {
-                stdout.write_all(&line)?;
-                stdout.flush()?;
-            }
-            log.write_all(&line)?;
-            output.extend_from_slice(&line);
-        }
-        Ok((child, output))
-    }
 }
 
 #[cfg(test)]
@@ -390,7 +333,7 @@ mod tests {
             "-c",
             "echo out; echo err >&2; echo SKIPPED: no engine; exit 3",
         ]);
-        let (output, code) = tee(&mut command, &log_path).expect("runs");
+        let (output, code) = crate::tee::tee(&mut command, &log_path).expect("runs");
         assert_eq!(code, Some(3));
         assert_eq!(output, "out\nerr\nSKIPPED: no engine\n");
         assert_eq!(fs::read_to_string(&log_path).expect("log"), output);

@@ -63,7 +63,8 @@ pub(super) fn ensure(root: &Path, logs: &Path, plan: &[&Stage], install: bool) -
     ));
     let mut command = Command::new(&script);
     command.args(only(&user_parts)).stdin(Stdio::null());
-    let (output, code) = super::tee_quietly(&mut command, &logs.join("install-tools.log"), shown)?;
+    let (output, code) =
+        crate::tee::tee_quietly(&mut command, &logs.join("install-tools.log"), shown)?;
     if code != Some(0) {
         fail!(
             "installing the pinned tools failed ({}; log: target/ci-logs/install-tools.log)",

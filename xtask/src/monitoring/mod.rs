@@ -150,7 +150,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
         expressions::rule_queries(&rules).map_err(|e| Error(format!("{PROMETHEUS_RULE}: {e}")))?;
     let binary = match binary {
         Some(binary) => binary,
-        None => build_debug_binary(&root, &name)?,
+        None => crate::build_service(&root, &name, false)?,
     };
 
     let service_port = free_port()?;
@@ -242,22 +242,6 @@ fn unit_test_rules(
     .map_err(|e| Error(format!("the alert unit tests in {ALERT_TESTS} failed: {e}")))?;
     print!("{result}");
     Ok(())
-}
-
-fn build_debug_binary(root: &Path, name: &str) -> Result<PathBuf> {
-    log(&format!("cargo build --locked --bin {name}"));
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-        .args(["build", "--locked", "--bin", name])
-        .current_dir(root)
-        .status()
-        .map_err(|e| Error(format!("cannot run cargo: {e}")))?;
-    if !status.success() {
-        fail!("cargo build --locked --bin {name} failed (above)");
-    }
-    // Where cargo put it: CARGO_TARGET_DIR when set (relative to the root).
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root.join("target"), |dir| root.join(dir));
-    Ok(target.join("debug").join(name))
 }
 
 /// Asks Prometheus every query and every rule's health; prints the table and
