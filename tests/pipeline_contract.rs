@@ -19,9 +19,10 @@
 //!   published one is never changed (scripts/publish-release.sh, against a
 //!   fake `gh`);
 //! - deploys undo themselves: the deploy job proves the rollback on kind,
-//!   scripts/deploy-kind.sh rolls back in each failing case (against fake
-//!   tools), and the host deploy runs only where configured, on the digest
-//!   publish pushed.
+//!   scripts/deploy-kind.sh rolls back in each failing case and ends when the
+//!   replaced pods are gone, scripts/rollout-test.sh runs it under load and
+//!   checks what serves after (both against fake tools), and the host deploy
+//!   runs only where configured, on the digest publish pushed.
 //!
 //! - every action call honours the contract of the action at its pinned SHA
 //!   (inputs, outputs, the tools install-action can install): see
@@ -1775,6 +1776,140 @@ fn a_rollback_that_cannot_happen_or_fails_says_so() {
         stderr.contains("the previous revision did not become available again"),
         "{stderr}"
     );
+}
+
+/// Fake `kubectl`, `docker`, `curl` and `cargo` for scripts/rollout-test.sh:
+/// the running Deployment is `APP:1111…` with two pods, the new image is
+/// `2222…`; `FAKE_LOAD` is the exit status of `cargo xtask under-load`,
+/// `FAKE_SERVED` the SHA /version reports, `FAKE_REMAINING` how many of the
+/// old pods are left after it.
+const FAKE_ROLLOUT_TOOLS: &str = r#"#!/usr/bin/env bash
+tool="$(basename "$0")"
+printf '%s %s\n' "$tool" "$*" >>"$FAKE_LOG"
+case "$tool $*" in
+  "kubectl "*" rollout status "*) ;;
+  "kubectl "*" get deployment/"*" -o jsonpath="*) echo "$FAKE_APP:1111111111111111111111111111111111111111" ;;
+  "kubectl "*" get pods -l "*" -o name") printf 'pod/old-1\npod/old-2\n' ;;
+  "kubectl "*" get pod/old-1 pod/old-2 --ignore-not-found -o name") for ((i = 0; i < FAKE_REMAINING; i++)); do echo "pod/old-$i"; done ;;
+  "docker image inspect "*) echo 2222222222222222222222222222222222222222 ;;
+  "curl "*/version) echo "{\"git_sha\":\"$FAKE_SERVED\"}" ;;
+  "cargo "*) exit "$FAKE_LOAD" ;;
+esac
+exit 0
+"#;
+
+/// Runs scripts/rollout-test.sh with `args` against the fake tools: its
+/// exit status, its stderr, and the calls it made.
+fn rollout_test(
+    args: &[&str],
+    load: &str,
+    served: &str,
+    remaining: &str,
+) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let fake = dir.path().join("fake");
+    fs::write(&fake, FAKE_ROLLOUT_TOOLS).expect("write the fake");
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&fake)
+        .status()
+        .expect("chmod");
+    for tool in ["kubectl", "docker", "curl", "cargo"] {
+        std::os::unix::fs::symlink(&fake, dir.path().join(tool)).expect("link a fake tool");
+    }
+    let log = dir.path().join("calls.log");
+    fs::write(&log, "").expect("log");
+    let out = Command::new(repo_root().join("scripts/rollout-test.sh"))
+        .args(args)
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                dir.path().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        // common.sh puts the tool cache and ~/.cargo/bin (the real cargo)
+        // first on PATH: empty ones keep the fakes in front.
+        .env("PAYLOAD_TOOLS_HOME", dir.path().join("no-tools"))
+        .env("CARGO_HOME", dir.path().join("no-cargo"))
+        .env("FAKE_LOG", &log)
+        .env("FAKE_APP", env!("CARGO_PKG_NAME"))
+        .env("FAKE_LOAD", load)
+        .env("FAKE_SERVED", served)
+        .env("FAKE_REMAINING", remaining)
+        .env_remove("KIND_CLUSTER_NAME")
+        .env_remove("LOAD_CONNECTIONS")
+        .env_remove("LOAD_PAUSE_MS")
+        .output()
+        .expect("rollout-test.sh runs");
+    let calls = fs::read_to_string(&log).expect("the calls");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        calls,
+    )
+}
+
+#[test]
+fn the_rollout_test_runs_the_deploy_under_load_and_checks_what_serves_after() {
+    const OLD: &str = "1111111111111111111111111111111111111111";
+    const NEW: &str = "2222222222222222222222222222222222222222";
+    let deploy = format!(
+        "-- {} new:image",
+        repo_root().join("scripts/deploy-kind.sh").display()
+    );
+
+    let (code, stderr, calls) = rollout_test(&["new:image"], "0", NEW, "0");
+    assert_eq!(code, Some(0), "{stderr}");
+    let load = calls
+        .lines()
+        .find(|l| l.starts_with("cargo "))
+        .expect("the load runs");
+    assert!(
+        load.starts_with(
+            "cargo xtask under-load --connections 8 --pause-ms 10 --title Rolling update"
+        ) && load.ends_with(&deploy)
+            && !load.contains("--expect-exit"),
+        "{load}"
+    );
+    let (code, stderr, _) = rollout_test(&["new:image"], "0", OLD, "0");
+    assert_eq!(code, Some(1), "an old build still serving fails");
+    assert!(
+        stderr.contains(&format!("answered git_sha '{OLD}', expected {NEW}")),
+        "{stderr}"
+    );
+    let (code, _, calls) = rollout_test(&["new:image"], "1", NEW, "0");
+    assert_eq!(code, Some(1), "a failed request under load fails the test");
+    assert!(
+        !calls.contains("/version"),
+        "no verdict after a failed load:\n{calls}"
+    );
+
+    // The broken revision: deploy-kind.sh must exit 4 under the load, and
+    // the old pods must all still serve the old build.
+    let (code, stderr, calls) = rollout_test(&["--expect-rollback", "new:image"], "0", OLD, "2");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        calls.contains("--expect-exit 4 --title Broken revision rolled back"),
+        "{calls}"
+    );
+    let (code, stderr, _) = rollout_test(&["--expect-rollback", "new:image"], "0", OLD, "1");
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("only 1 of the 2 old pods still run"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_rollout_test_refuses_what_it_cannot_test() {
+    let (code, stderr, _) = rollout_test(&[], "0", "", "0");
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("give the image to roll to"), "{stderr}");
+    let (code, stderr, _) = rollout_test(&["a:1", "b:2"], "0", "", "0");
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("one image only"), "{stderr}");
 }
 
 /// The index of the first step of `job` whose `run:` calls `script` with
