@@ -179,7 +179,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
         fail!("cannot copy Cargo.lock into fuzz/: {err}");
     }
     log("building the fuzz targets (nightly, AddressSanitizer; cold: a few minutes)");
-    cargo(&root, &nightly, &["fuzz", "build"], Stdio::inherit())?;
+    cargo(&root, &nightly, &["fuzz", "build"], None)?;
 
     let logs = root.join("target/fuzz");
     if let Err(err) = fs::create_dir_all(&logs) {
@@ -211,7 +211,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
             "-timeout=10",
             "-print_final_stats=1",
         ];
-        let passed = cargo(&root, &nightly, &args, out.into()).is_ok();
+        let passed = cargo(&root, &nightly, &args, Some(out)).is_ok();
         let output = fs::read_to_string(&log_path).unwrap_or_default();
         if !passed {
             failed.push(*target);
@@ -292,15 +292,21 @@ fn seed(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `cargo +NIGHTLY ARGS` from the repository root, its output to `out`.
-fn cargo(root: &Path, nightly: &str, args: &[&str], out: Stdio) -> Result<()> {
+/// `cargo +NIGHTLY ARGS` from the repository root, its output (stdout and
+/// stderr, where libFuzzer writes) to `log` when given, else to ours.
+fn cargo(root: &Path, nightly: &str, args: &[&str], log: Option<File>) -> Result<()> {
+    let (stdout, stderr) = match log.map(|file| file.try_clone().map(|copy| (copy, file))) {
+        Some(Ok((copy, file))) => (Stdio::from(copy), Stdio::from(file)),
+        Some(Err(err)) => fail!("cannot share the log file: {err}"),
+        None => (Stdio::inherit(), Stdio::inherit()),
+    };
     let status = Command::new("cargo")
         .arg(format!("+{nightly}"))
         .args(args)
         .current_dir(root)
         .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(Stdio::inherit())
+        .stdout(stdout)
+        .stderr(stderr)
         // A run under `cargo xtask` inherits the stable toolchain's choice;
         // the `+nightly` above must be what picks the toolchain.
         .env_remove("RUSTUP_TOOLCHAIN")
