@@ -1672,23 +1672,24 @@ esac
 exit 0
 "#;
 
-/// Runs scripts/deploy-kind.sh against the fake tools: its exit status, its
-/// stderr, and the calls it made.
-fn deploy_kind(
-    rollout: &str,
-    revision: &str,
-    ready: &str,
-    wait: &str,
+/// Runs `script` with `args` against `fakes`, linked as each of `tools`
+/// first on PATH, with `env` set: its exit status, its stderr, and the calls
+/// the fakes logged.
+fn run_against_fakes(
+    script: &str,
+    args: &[&str],
+    (fakes, tools): (&str, &[&str]),
+    env: &[(&str, &str)],
 ) -> (Option<i32>, String, String) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let fake = dir.path().join("fake");
-    fs::write(&fake, FAKE_TOOLS).expect("write the fake");
+    fs::write(&fake, fakes).expect("write the fake");
     Command::new("chmod")
         .arg("+x")
         .arg(&fake)
         .status()
         .expect("chmod");
-    for tool in ["kind", "kubectl", "docker", "curl", "sleep"] {
+    for tool in tools {
         std::os::unix::fs::symlink(&fake, dir.path().join(tool)).expect("link a fake tool");
     }
     let log = dir.path().join("calls.log");
@@ -1698,26 +1699,48 @@ fn deploy_kind(
         dir.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = Command::new(repo_root().join("scripts/deploy-kind.sh"))
-        .arg(format!("{}:test", env!("CARGO_PKG_NAME")))
+    let out = Command::new(repo_root().join(script))
+        .args(args)
         .env("PATH", path)
-        // common.sh puts the tool cache (which holds a real kubectl) first
-        // on PATH: an empty one keeps the fakes in front.
+        // common.sh puts the tool cache (which holds a real kubectl) and
+        // ~/.cargo/bin (the real cargo) first on PATH: empty ones keep the
+        // fakes in front.
         .env("PAYLOAD_TOOLS_HOME", dir.path().join("no-tools"))
+        .env("CARGO_HOME", dir.path().join("no-cargo"))
         .env("FAKE_LOG", &log)
         .env("FAKE_APP", env!("CARGO_PKG_NAME"))
-        .env("FAKE_ROLLOUT", rollout)
-        .env("FAKE_REVISION", revision)
-        .env("FAKE_READY", ready)
-        .env("FAKE_WAIT", wait)
+        .envs(env.iter().copied())
         .env_remove("KIND_CLUSTER_NAME")
+        .env_remove("LOAD_CONNECTIONS")
+        .env_remove("LOAD_PAUSE_MS")
         .output()
-        .expect("deploy-kind.sh runs");
+        .unwrap_or_else(|e| panic!("{script} runs: {e}"));
     let calls = fs::read_to_string(&log).expect("the calls");
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
         calls,
+    )
+}
+
+/// scripts/deploy-kind.sh against `FAKE_TOOLS`.
+fn deploy_kind(
+    rollout: &str,
+    revision: &str,
+    ready: &str,
+    wait: &str,
+) -> (Option<i32>, String, String) {
+    let image = format!("{}:test", env!("CARGO_PKG_NAME"));
+    run_against_fakes(
+        "scripts/deploy-kind.sh",
+        &[&image],
+        (FAKE_TOOLS, &["kind", "kubectl", "docker", "curl", "sleep"]),
+        &[
+            ("FAKE_ROLLOUT", rollout),
+            ("FAKE_REVISION", revision),
+            ("FAKE_READY", ready),
+            ("FAKE_WAIT", wait),
+        ],
     )
 }
 
@@ -1798,56 +1821,22 @@ esac
 exit 0
 "#;
 
-/// Runs scripts/rollout-test.sh with `args` against the fake tools: its
-/// exit status, its stderr, and the calls it made.
+/// scripts/rollout-test.sh with `args` against `FAKE_ROLLOUT_TOOLS`.
 fn rollout_test(
     args: &[&str],
     load: &str,
     served: &str,
     remaining: &str,
 ) -> (Option<i32>, String, String) {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let fake = dir.path().join("fake");
-    fs::write(&fake, FAKE_ROLLOUT_TOOLS).expect("write the fake");
-    Command::new("chmod")
-        .arg("+x")
-        .arg(&fake)
-        .status()
-        .expect("chmod");
-    for tool in ["kubectl", "docker", "curl", "cargo"] {
-        std::os::unix::fs::symlink(&fake, dir.path().join(tool)).expect("link a fake tool");
-    }
-    let log = dir.path().join("calls.log");
-    fs::write(&log, "").expect("log");
-    let out = Command::new(repo_root().join("scripts/rollout-test.sh"))
-        .args(args)
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                dir.path().display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        // common.sh puts the tool cache and ~/.cargo/bin (the real cargo)
-        // first on PATH: empty ones keep the fakes in front.
-        .env("PAYLOAD_TOOLS_HOME", dir.path().join("no-tools"))
-        .env("CARGO_HOME", dir.path().join("no-cargo"))
-        .env("FAKE_LOG", &log)
-        .env("FAKE_APP", env!("CARGO_PKG_NAME"))
-        .env("FAKE_LOAD", load)
-        .env("FAKE_SERVED", served)
-        .env("FAKE_REMAINING", remaining)
-        .env_remove("KIND_CLUSTER_NAME")
-        .env_remove("LOAD_CONNECTIONS")
-        .env_remove("LOAD_PAUSE_MS")
-        .output()
-        .expect("rollout-test.sh runs");
-    let calls = fs::read_to_string(&log).expect("the calls");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        calls,
+    run_against_fakes(
+        "scripts/rollout-test.sh",
+        args,
+        (FAKE_ROLLOUT_TOOLS, &["kubectl", "docker", "curl", "cargo"]),
+        &[
+            ("FAKE_LOAD", load),
+            ("FAKE_SERVED", served),
+            ("FAKE_REMAINING", remaining),
+        ],
     )
 }
 
