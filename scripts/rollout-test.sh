@@ -74,7 +74,7 @@ new_sha="$(docker image inspect --format '{{index .Config.Labels "org.opencontai
 old_pods=()
 mapfile -t old_pods < <(k get pods -l "app.kubernetes.io/name=$APP" -o name)
 
-under_load=(cargo xtask under-load --connections "${LOAD_CONNECTIONS:-8}" --pause-ms "${LOAD_PAUSE_MS:-10}")
+under_load=(cargo xtask under-load --addr "${SERVICE_URL#http://}" --connections "${LOAD_CONNECTIONS:-8}" --pause-ms "${LOAD_PAUSE_MS:-10}")
 if [[ "$expect_rollback" == true ]]; then
   expected_sha="${old_image##*:}"
   "${under_load[@]}" --expect-exit "$ROLLED_BACK" --title "Broken revision rolled back under load: $old_image stays" \

@@ -1857,7 +1857,7 @@ fn the_rollout_test_runs_the_deploy_under_load_and_checks_what_serves_after() {
         .expect("the load runs");
     assert!(
         load.starts_with(
-            "cargo xtask under-load --connections 8 --pause-ms 10 --title Rolling update"
+            "cargo xtask under-load --addr 127.0.0.1:30080 --connections 8 --pause-ms 10 --title Rolling update"
         ) && load.ends_with(&deploy)
             && !load.contains("--expect-exit"),
         "{load}"

@@ -17,7 +17,7 @@ Commands:
   release-assets --binary T=PATH --sbom F package and verify a release's assets
   release-notes VERSION                   a version's notes from CHANGELOG.md
   monitoring [--plant-faults]             dashboard and alerts against a real Prometheus
-  under-load [OPTIONS] -- COMMAND         run a change under steady load: no request may fail
+  under-load --addr A -- COMMAND          run a change under steady load: no request may fail
 
 `cargo xtask <command> --help` describes each.
 ";

@@ -16,7 +16,7 @@ use crate::{Result, fail, log, step_summary};
 const HELP: &str = "cargo xtask under-load --help";
 
 pub const USAGE: &str = "\
-Usage: cargo xtask under-load [OPTIONS] -- COMMAND [ARGS...]
+Usage: cargo xtask under-load --addr HOST:PORT [OPTIONS] -- COMMAND [ARGS...]
 
 Sends steady POST /api/v1/slugify requests to ADDR, runs COMMAND once the
 load is warm, keeps the load on for the cool-down after COMMAND exits, then
@@ -27,8 +27,7 @@ connection, a connection closed before the answer, a cut-off answer, or one
 slower than 5 s.
 
 Options:
-  --addr HOST:PORT    where the service listens (default 127.0.0.1:30080,
-                      the kind cluster's NodePort)
+  --addr HOST:PORT    where the service listens, e.g. 127.0.0.1:30080
   --connections N     concurrent keep-alive connections (default 8)
   --pause-ms MS       pause between two requests on one connection (default
                       10): steady load, not saturation
@@ -53,8 +52,9 @@ struct Options {
 
 fn parse(args: Vec<String>) -> Result<Option<Options>> {
     let mut args = Args::new(args, HELP);
+    let mut addr = None;
     let mut options = Options {
-        addr: SocketAddr::from(([127, 0, 0, 1], 30080)),
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         connections: 8,
         pause: Duration::from_millis(10),
         warm_up: Duration::from_secs(3),
@@ -68,8 +68,8 @@ fn parse(args: Vec<String>) -> Result<Option<Options>> {
             "-h" | "--help" => return Ok(None),
             "--addr" => {
                 let value = args.value("--addr", "127.0.0.1:30080")?;
-                options.addr = match value.parse() {
-                    Ok(addr) => addr,
+                addr = match value.parse() {
+                    Ok(addr) => Some(addr),
                     Err(_) => fail!(
                         "--addr must be HOST:PORT with an IP address, e.g. 127.0.0.1:30080; got '{value}'"
                     ),
@@ -100,6 +100,10 @@ fn parse(args: Vec<String>) -> Result<Option<Options>> {
             _ => return Err(args.unknown(&arg)),
         }
     }
+    let Some(addr) = addr else {
+        fail!("give the service's address, e.g. --addr 127.0.0.1:30080 (see {HELP})");
+    };
+    options.addr = addr;
     if options.command.is_empty() {
         fail!(
             "give the change to run under load after --, e.g. cargo xtask under-load -- scripts/deploy-kind.sh payload:local"
@@ -248,10 +252,17 @@ mod tests {
     };
 
     #[test]
-    fn the_options_default_to_the_kind_service_and_take_the_command_verbatim() {
-        let options = parse(owned(&["--", "deploy", "--flag", "--addr"]))
-            .expect("parses")
-            .expect("not help");
+    fn the_options_have_defaults_and_the_command_is_taken_verbatim() {
+        let options = parse(owned(&[
+            "--addr",
+            "127.0.0.1:30080",
+            "--",
+            "deploy",
+            "--flag",
+            "--addr",
+        ]))
+        .expect("parses")
+        .expect("not help");
         assert_eq!(options.addr.to_string(), "127.0.0.1:30080");
         assert_eq!((options.connections, options.expect_exit), (8, 0));
         assert_eq!(options.command, ["deploy", "--flag", "--addr"]);
@@ -288,8 +299,9 @@ mod tests {
     fn bad_options_say_what_to_write() {
         for (args, says) in [
             (&["x"][..], "unknown argument 'x'"),
-            (&[][..], "after --"),
-            (&["--"][..], "after --"),
+            (&[][..], "give the service's address"),
+            (&["--addr", "127.0.0.1:1"][..], "after --"),
+            (&["--addr", "127.0.0.1:1", "--"][..], "after --"),
             (&["--addr", "localhost:1", "--", "x"][..], "'localhost:1'"),
             (
                 &["--connections", "0", "--", "x"][..],
