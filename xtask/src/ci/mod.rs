@@ -144,7 +144,8 @@ fn usage() -> String {
 }
 
 pub fn run(args: Vec<String>) -> Result<()> {
-    let options = match parse(args, std::env::var_os("CI").is_some())? {
+    let in_ci = std::env::var_os("CI").is_some_and(|value| !value.is_empty());
+    let options = match parse(args, in_ci)? {
         Request::Help => {
             print!("{}", usage());
             return Ok(());
