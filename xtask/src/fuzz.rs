@@ -215,8 +215,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
         let output = fs::read_to_string(&log_path).unwrap_or_default();
         if !passed {
             failed.push(*target);
-            let lines: Vec<&str> = output.lines().collect();
-            eprintln!("{}", lines[lines.len().saturating_sub(40)..].join("\n"));
+            eprintln!("{}", crate::last_lines(&output, 40));
             report_crash(&root, target, &nightly, started);
         }
         rows.push(row(

@@ -166,16 +166,27 @@ pub fn build_service(root: &Path, name: &str, release: bool) -> Result<PathBuf> 
         args.push("--release");
     }
     log(&format!("cargo {}", args.join(" ")));
-    let status =
-        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-            .args(&args)
-            .current_dir(root)
-            .status()
-            .map_err(|e| Error(format!("cannot run cargo: {e}")))?;
+    let status = cargo()
+        .args(&args)
+        .current_dir(root)
+        .status()
+        .map_err(|e| Error(format!("cannot run cargo: {e}")))?;
     if !status.success() {
         fail!("cargo {} failed (above)", args.join(" "));
     }
     Ok(target_dir(root).join(profile).join(name))
+}
+
+/// The cargo that runs xtask (`CARGO`, which cargo sets), else the one on
+/// PATH: a nested build uses the same toolchain.
+pub fn cargo() -> std::process::Command {
+    std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// The last `count` lines of `text`, joined by newlines.
+pub fn last_lines(text: &str, count: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(count)..].join("\n")
 }
 
 /// Where cargo puts its output: `CARGO_TARGET_DIR` when set (relative to the

@@ -5,7 +5,6 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::process::Command;
 use std::time::Instant;
 
 use crate::cli::{Args, parse_number};
@@ -104,8 +103,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
         fail!("cannot create {}: {err}", out.display());
     }
     let nextest = |extra: &[&str]| {
-        let mut command =
-            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+        let mut command = crate::cargo();
         command
             .args(["nextest", "run", "--locked", "--test", "reliability"])
             .current_dir(&root);

@@ -38,28 +38,26 @@ fn stream(
     log_path: &Path,
     shown: fn(&str) -> bool,
 ) -> std::io::Result<(std::process::Child, Vec<u8>)> {
-    {
-        let (reader, writer) = std::io::pipe()?;
-        command.stdout(writer.try_clone()?).stderr(writer);
-        let child = command.spawn()?;
-        // The command's copies of the pipe's write end must close, or the
-        // read below never sees the end.
-        command.stdout(Stdio::null()).stderr(Stdio::null());
-        let mut log = File::create(log_path)?;
-        let mut output = Vec::new();
-        let mut stdout = std::io::stdout();
-        // Line by line, so `shown` sees whole lines; a stage's progress
-        // output still streams, since its tools end their lines.
-        for line in std::io::BufReader::new(reader).split(b'\n') {
-            let mut line = line?;
-            line.push(b'\n');
-            if shown(&String::from_utf8_lossy(&line)) {
-                stdout.write_all(&line)?;
-                stdout.flush()?;
-            }
-            log.write_all(&line)?;
-            output.extend_from_slice(&line);
+    let (reader, writer) = std::io::pipe()?;
+    command.stdout(writer.try_clone()?).stderr(writer);
+    let child = command.spawn()?;
+    // The command's copies of the pipe's write end must close, or the
+    // read below never sees the end.
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut log = File::create(log_path)?;
+    let mut output = Vec::new();
+    let mut stdout = std::io::stdout();
+    // Line by line, so `shown` sees whole lines; a stage's progress
+    // output still streams, since its tools end their lines.
+    for line in std::io::BufReader::new(reader).split(b'\n') {
+        let mut line = line?;
+        line.push(b'\n');
+        if shown(&String::from_utf8_lossy(&line)) {
+            stdout.write_all(&line)?;
+            stdout.flush()?;
         }
-        Ok((child, output))
+        log.write_all(&line)?;
+        output.extend_from_slice(&line);
     }
+    Ok((child, output))
 }

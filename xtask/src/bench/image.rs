@@ -224,8 +224,7 @@ impl Builder<'_> {
             .map_err(|e| Error(format!("cannot run scripts/build-image.sh: {e}")))?;
         if !status.success() {
             let text = fs::read_to_string(&self.log).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            eprintln!("{}", lines[lines.len().saturating_sub(40)..].join("\n"));
+            eprintln!("{}", crate::last_lines(&text, 40));
             fail!("scripts/build-image.sh failed (last lines above)");
         }
         Ok(())

@@ -14,7 +14,6 @@ pub mod wrk;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::{Error, Result, fail, log, manifest};
 
@@ -105,9 +104,8 @@ impl Binaries {
     fn build(service: Option<&str>) -> Result<Self> {
         let root = crate::project_root()?;
         let name = manifest::service_name(&root)?;
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         log("building the release binary and the framework floor (examples/bench_floor.rs)");
-        let built = Command::new(&cargo)
+        let built = crate::cargo()
             .args([
                 "build",
                 "--release",

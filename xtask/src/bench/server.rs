@@ -170,9 +170,7 @@ impl Server {
 
     /// The last `lines` lines of the log.
     pub fn log_tail(&self, lines: usize) -> String {
-        let text = fs::read_to_string(&self.log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        crate::last_lines(&fs::read_to_string(&self.log).unwrap_or_default(), lines)
     }
 
     pub fn log_lines(&self) -> usize {

@@ -178,7 +178,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
     let mut rows = Vec::new();
     for (i, stage) in plan.iter().enumerate() {
         let row = run_stage(&root, &logs, stage, boxes, (i + 1, plan.len()))?;
-        let failed = matches!(row.verdict, Verdict::Failed(_));
+        let failed = row.verdict.is_failed();
         rows.push(row);
         if failed && options.fail_fast {
             log("--fail-fast: stopping after the first failed stage");
@@ -188,17 +188,13 @@ pub fn run(args: Vec<String>) -> Result<()> {
 
     // A failed stage's last lines again, at the end of the run, where a
     // reader of a long CI log (or of only its tail) looks first.
-    for row in rows
-        .iter()
-        .filter(|row| matches!(row.verdict, Verdict::Failed(_)))
-    {
+    for row in rows.iter().filter(|row| row.verdict.is_failed()) {
         let output =
             fs::read_to_string(logs.join(format!("{}.log", row.stage))).unwrap_or_default();
-        let lines: Vec<&str> = output.lines().collect();
         println!(
             "\n--- {0} failed; its last 40 lines (all: target/ci-logs/{0}.log) ---\n{1}",
             row.stage,
-            lines[lines.len().saturating_sub(40)..].join("\n")
+            crate::last_lines(&output, 40)
         );
     }
     println!("\n{}", report::table(&rows));
@@ -211,10 +207,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
             stages::describe(FULL_TIME_BOXES)
         ));
     }
-    if rows
-        .iter()
-        .any(|row| matches!(row.verdict, Verdict::Failed(_)))
-    {
+    if rows.iter().any(|row| row.verdict.is_failed()) {
         fail!("a stage failed (the table above)");
     }
     Ok(())

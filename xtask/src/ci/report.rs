@@ -13,6 +13,10 @@ pub(super) enum Verdict {
 }
 
 impl Verdict {
+    pub(super) fn is_failed(&self) -> bool {
+        matches!(self, Self::Failed(_))
+    }
+
     /// The verdict of a stage that exited with `code` and printed `output`.
     pub(super) fn of(code: Option<i32>, output: &str) -> Self {
         let reason = output
@@ -82,7 +86,7 @@ pub(super) fn totals(rows: &[Row], seconds: u64) -> String {
     format!(
         "{} passed, {} failed, {} skipped (stages), {seconds}s in total; logs in target/ci-logs/",
         count(|v| *v == Verdict::Passed),
-        count(|v| matches!(v, Verdict::Failed(_))),
+        count(Verdict::is_failed),
         count(|v| matches!(v, Verdict::Skipped(_))),
     )
 }

@@ -397,7 +397,6 @@ impl Rename {
         if self.dry_run {
             return "Cargo.lock would be re-sorted by cargo".to_owned();
         }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut outcome = "Cargo.lock re-sorted by cargo".to_owned();
         for lock in files
             .iter()
@@ -408,7 +407,7 @@ impl Rename {
                 continue;
             }
             let update = |offline: bool| {
-                let mut command = Command::new(&cargo);
+                let mut command = crate::cargo();
                 command.args(["update", "--workspace", "--quiet", "--manifest-path"]);
                 command.arg(&manifest).current_dir(&self.root);
                 if offline {
