@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # deploy stage of scripts/ci.sh: deploys the image to kind and runs the
 # rolling-update test, or reports the stage SKIPPED (exit 3) on a machine
-# that cannot start a kind cluster. Run directly, deploy-kind.sh and
-# rollout-test.sh fail fast instead: there a missing tool is an error.
+# that cannot start a kind cluster. Run directly, `cargo xtask deploy-kind`
+# and `cargo xtask rollout-test` fail fast instead: there a missing tool is
+# an error.
 set -euo pipefail
 
 usage() {
@@ -11,12 +12,12 @@ Usage: scripts/deploy-stage.sh
 
 When `kind` and a Docker engine are present: builds the parent commit's image
 (payload:previous, as the build (previous) job does), deploys it with
-scripts/deploy-kind.sh, then rolls to this commit's image ($IMAGE, default
-payload:local, from the image stage) under load with scripts/rollout-test.sh,
-then deploys a broken revision that deploy-kind.sh must roll back under the
-same load (rollout-test.sh --expect-rollback).
+`cargo xtask deploy-kind`, then rolls to this commit's image ($IMAGE, default
+payload:local, from the image stage) under load with `cargo xtask
+rollout-test`, then deploys a broken revision that deploy-kind must roll back
+under the same load (`rollout-test --expect-rollback`).
 Otherwise prints `SKIPPED: <reason>` and exits 3, which scripts/ci.sh reports
-as SKIPPED (never as passed). GitHub CI runs the two scripts in its deploy
+as SKIPPED (never as passed). GitHub CI runs the same commands in its deploy
 job, on a runner where kind works.
 EOF_USAGE
 }
@@ -36,9 +37,9 @@ if ! docker_engine_up; then
 fi
 # shellcheck source=scripts/lib/ship.sh
 source "$REPO_ROOT/scripts/lib/ship.sh"
-require_tool cargo "Install Rust with rustup: the rollout test's load is cargo xtask under-load."
 prepare_rollout_images deploy
-"$REPO_ROOT/scripts/deploy-kind.sh" payload:previous
-"$REPO_ROOT/scripts/rollout-test.sh" "$image"
+cd "$REPO_ROOT"
+cargo xtask deploy-kind payload:previous
+cargo xtask rollout-test "$image"
 build_broken_image "$image" payload:broken
-"$REPO_ROOT/scripts/rollout-test.sh" --expect-rollback payload:broken
+cargo xtask rollout-test --expect-rollback payload:broken

@@ -18,11 +18,10 @@
 //! - a release is drafted, filled, checked and only then published, and a
 //!   published one is never changed (scripts/publish-release.sh, against a
 //!   fake `gh`);
-//! - deploys undo themselves: the deploy job proves the rollback on kind,
-//!   scripts/deploy-kind.sh rolls back in each failing case and ends when the
-//!   replaced pods are gone, scripts/rollout-test.sh runs it under load and
-//!   checks what serves after (both against fake tools), and the host deploy
-//!   runs only where configured, on the digest publish pushed.
+//! - deploys undo themselves: the deploy job proves the rollback on kind
+//!   (`cargo xtask deploy-kind` is tested against fake tools in
+//!   xtask/tests/), and the host deploy runs only where configured, on the
+//!   digest publish pushed.
 //!
 //! - every action call honours the contract of the action at its pinned SHA
 //!   (inputs, outputs, the tools install-action can install): see
@@ -1640,267 +1639,6 @@ fn copy_tree(from: &Path, to: &Path) {
 // ---------------------------------------------------------------------------
 // Deploys that undo themselves
 
-/// Fake `kind`, `kubectl`, `docker`, `curl` and `sleep` for
-/// scripts/deploy-kind.sh: each call is logged to `$FAKE_LOG`; the answers
-/// come from the environment (`FAKE_ROLLOUT`: exit statuses of the first and
-/// the second `rollout status`, `FAKE_REVISION`: the Deployment's revision,
-/// `FAKE_READY`: curl's exit status on /readyz, `FAKE_WAIT`: the exit status
-/// of the wait for the replaced pod `pod/replaced-1`, which a failed wait
-/// leaves in place).
-const FAKE_TOOLS: &str = r#"#!/usr/bin/env bash
-tool="$(basename "$0")"
-printf '%s %s\n' "$tool" "$*" >>"$FAKE_LOG"
-case "$tool $*" in
-  "sleep "*) ;;
-  "kind version") echo "kind v0.33.0 go1.24 linux/amd64" ;;
-  "kind get clusters") echo "$FAKE_APP" ;;
-  "docker info --format {{.Architecture}}") echo x86_64 ;;
-  "docker info --format {{json .DriverStatus}}") echo '[]' ;;
-  "docker image inspect --format"*) echo 0123456789abcdef0123456789abcdef01234567 ;;
-  *"rollout status"*)
-    calls="$(grep -c 'rollout status' "$FAKE_LOG")"
-    read -r -a statuses <<<"$FAKE_ROLLOUT"
-    exit "${statuses[calls - 1]:-0}"
-    ;;
-  *" get deployment/$FAKE_APP -o jsonpath="*) echo "$FAKE_REVISION" ;;
-  *" get pods -l "*" -o go-template="*) echo pod/replaced-1 ;;
-  *" wait --for=delete pod/replaced-1 "*) exit "$FAKE_WAIT" ;;
-  *" get pod/replaced-1 --ignore-not-found -o name") ((FAKE_WAIT == 0)) || echo pod/replaced-1 ;;
-  "curl "*/readyz) exit "$FAKE_READY" ;;
-  "curl "*/version) echo '{"git_sha":"0123456789abcdef0123456789abcdef01234567"}' ;;
-esac
-exit 0
-"#;
-
-/// Runs `script` with `args` against `fakes`, linked as each of `tools`
-/// first on PATH, with `env` set: its exit status, its stderr, and the calls
-/// the fakes logged.
-fn run_against_fakes(
-    script: &str,
-    args: &[&str],
-    (fakes, tools): (&str, &[&str]),
-    env: &[(&str, &str)],
-) -> (Option<i32>, String, String) {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let fake = dir.path().join("fake");
-    fs::write(&fake, fakes).expect("write the fake");
-    Command::new("chmod")
-        .arg("+x")
-        .arg(&fake)
-        .status()
-        .expect("chmod");
-    for tool in tools {
-        std::os::unix::fs::symlink(&fake, dir.path().join(tool)).expect("link a fake tool");
-    }
-    let log = dir.path().join("calls.log");
-    fs::write(&log, "").expect("log");
-    let path = format!(
-        "{}:{}",
-        dir.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let out = Command::new(repo_root().join(script))
-        .args(args)
-        .env("PATH", path)
-        // common.sh puts the tool cache (which holds a real kubectl) and
-        // ~/.cargo/bin (the real cargo) first on PATH: empty ones keep the
-        // fakes in front.
-        .env("PAYLOAD_TOOLS_HOME", dir.path().join("no-tools"))
-        .env("CARGO_HOME", dir.path().join("no-cargo"))
-        .env("FAKE_LOG", &log)
-        .env("FAKE_APP", env!("CARGO_PKG_NAME"))
-        .envs(env.iter().copied())
-        .env_remove("KIND_CLUSTER_NAME")
-        .env_remove("LOAD_CONNECTIONS")
-        .env_remove("LOAD_PAUSE_MS")
-        .output()
-        .unwrap_or_else(|e| panic!("{script} runs: {e}"));
-    let calls = fs::read_to_string(&log).expect("the calls");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        calls,
-    )
-}
-
-/// scripts/deploy-kind.sh against `FAKE_TOOLS`.
-fn deploy_kind(
-    rollout: &str,
-    revision: &str,
-    ready: &str,
-    wait: &str,
-) -> (Option<i32>, String, String) {
-    let image = format!("{}:test", env!("CARGO_PKG_NAME"));
-    run_against_fakes(
-        "scripts/deploy-kind.sh",
-        &[&image],
-        (FAKE_TOOLS, &["kind", "kubectl", "docker", "curl", "sleep"]),
-        &[
-            ("FAKE_ROLLOUT", rollout),
-            ("FAKE_REVISION", revision),
-            ("FAKE_READY", ready),
-            ("FAKE_WAIT", wait),
-        ],
-    )
-}
-
-#[test]
-fn a_deploy_that_never_turns_ready_is_rolled_back() {
-    let (code, stderr, calls) = deploy_kind("1 0", "3", "0", "0");
-    assert_eq!(code, Some(4), "exit 4 means rolled back:\n{stderr}");
-    assert!(calls.contains("rollout undo deployment/"), "{calls}");
-    assert!(
-        calls.contains("logs -l") && calls.contains("get events"),
-        "the failing pods' events and logs are shown:\n{calls}"
-    );
-    assert!(
-        stderr.contains("did not become available")
-            && stderr.contains("Rolled back: the previous revision serves again"),
-        "{stderr}"
-    );
-
-    // A smoke test that fails after a complete rollout is undone the same way.
-    let (code, stderr, calls) = deploy_kind("0 0", "2", "7", "0");
-    assert_eq!(code, Some(4), "{stderr}");
-    assert!(
-        calls.contains("rollout undo") && stderr.contains("/readyz did not answer 200"),
-        "{stderr}"
-    );
-
-    let (code, _, calls) = deploy_kind("0", "2", "0", "0");
-    assert_eq!(code, Some(0), "a good deploy");
-    assert!(!calls.contains("rollout undo"), "{calls}");
-    assert!(
-        calls.contains("wait --for=delete pod/replaced-1"),
-        "a deploy ends when the pods it replaced are gone:\n{calls}"
-    );
-    let (code, stderr, _) = deploy_kind("0", "2", "0", "1");
-    assert_eq!(
-        code,
-        Some(1),
-        "a replaced pod that never goes fails the deploy"
-    );
-    assert!(stderr.contains("pod/replaced-1 still exist"), "{stderr}");
-}
-
-#[test]
-fn a_rollback_that_cannot_happen_or_fails_says_so() {
-    let (code, stderr, calls) = deploy_kind("1", "1", "0", "0");
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(!calls.contains("rollout undo"), "{calls}");
-    assert!(
-        stderr.contains("first revision, so there is nothing to roll back to"),
-        "{stderr}"
-    );
-
-    let (code, stderr, _) = deploy_kind("1 1", "4", "0", "0");
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(
-        stderr.contains("the previous revision did not become available again"),
-        "{stderr}"
-    );
-}
-
-/// Fake `kubectl`, `docker`, `curl` and `cargo` for scripts/rollout-test.sh:
-/// the running Deployment is `APP:1111…` with two pods, the new image is
-/// `2222…`; `FAKE_LOAD` is the exit status of `cargo xtask under-load`,
-/// `FAKE_SERVED` the SHA /version reports, `FAKE_REMAINING` how many of the
-/// old pods are left after it.
-const FAKE_ROLLOUT_TOOLS: &str = r#"#!/usr/bin/env bash
-tool="$(basename "$0")"
-printf '%s %s\n' "$tool" "$*" >>"$FAKE_LOG"
-case "$tool $*" in
-  "kubectl "*" rollout status "*) ;;
-  "kubectl "*" get deployment/"*" -o jsonpath="*) echo "$FAKE_APP:1111111111111111111111111111111111111111" ;;
-  "kubectl "*" get pods -l "*" -o name") printf 'pod/old-1\npod/old-2\n' ;;
-  "kubectl "*" get pod/old-1 pod/old-2 --ignore-not-found -o name") for ((i = 0; i < FAKE_REMAINING; i++)); do echo "pod/old-$i"; done ;;
-  "docker image inspect "*) echo 2222222222222222222222222222222222222222 ;;
-  "curl "*/version) echo "{\"git_sha\":\"$FAKE_SERVED\"}" ;;
-  "cargo "*) exit "$FAKE_LOAD" ;;
-esac
-exit 0
-"#;
-
-/// scripts/rollout-test.sh with `args` against `FAKE_ROLLOUT_TOOLS`.
-fn rollout_test(
-    args: &[&str],
-    load: &str,
-    served: &str,
-    remaining: &str,
-) -> (Option<i32>, String, String) {
-    run_against_fakes(
-        "scripts/rollout-test.sh",
-        args,
-        (FAKE_ROLLOUT_TOOLS, &["kubectl", "docker", "curl", "cargo"]),
-        &[
-            ("FAKE_LOAD", load),
-            ("FAKE_SERVED", served),
-            ("FAKE_REMAINING", remaining),
-        ],
-    )
-}
-
-#[test]
-fn the_rollout_test_runs_the_deploy_under_load_and_checks_what_serves_after() {
-    const OLD: &str = "1111111111111111111111111111111111111111";
-    const NEW: &str = "2222222222222222222222222222222222222222";
-    let deploy = format!(
-        "-- {} new:image",
-        repo_root().join("scripts/deploy-kind.sh").display()
-    );
-
-    let (code, stderr, calls) = rollout_test(&["new:image"], "0", NEW, "0");
-    assert_eq!(code, Some(0), "{stderr}");
-    let load = calls
-        .lines()
-        .find(|l| l.starts_with("cargo "))
-        .expect("the load runs");
-    assert!(
-        load.starts_with(
-            "cargo xtask under-load --addr 127.0.0.1:30080 --connections 8 --pause-ms 10 --title Rolling update"
-        ) && load.ends_with(&deploy)
-            && !load.contains("--expect-exit"),
-        "{load}"
-    );
-    let (code, stderr, _) = rollout_test(&["new:image"], "0", OLD, "0");
-    assert_eq!(code, Some(1), "an old build still serving fails");
-    assert!(
-        stderr.contains(&format!("answered git_sha '{OLD}', expected {NEW}")),
-        "{stderr}"
-    );
-    let (code, _, calls) = rollout_test(&["new:image"], "1", NEW, "0");
-    assert_eq!(code, Some(1), "a failed request under load fails the test");
-    assert!(
-        !calls.contains("/version"),
-        "no verdict after a failed load:\n{calls}"
-    );
-
-    // The broken revision: deploy-kind.sh must exit 4 under the load, and
-    // the old pods must all still serve the old build.
-    let (code, stderr, calls) = rollout_test(&["--expect-rollback", "new:image"], "0", OLD, "2");
-    assert_eq!(code, Some(0), "{stderr}");
-    assert!(
-        calls.contains("--expect-exit 4 --title Broken revision rolled back"),
-        "{calls}"
-    );
-    let (code, stderr, _) = rollout_test(&["--expect-rollback", "new:image"], "0", OLD, "1");
-    assert_eq!(code, Some(1));
-    assert!(
-        stderr.contains("only 1 of the 2 old pods still run"),
-        "{stderr}"
-    );
-}
-
-#[test]
-fn the_rollout_test_refuses_what_it_cannot_test() {
-    let (code, stderr, _) = rollout_test(&[], "0", "", "0");
-    assert_eq!(code, Some(1));
-    assert!(stderr.contains("give the image to roll to"), "{stderr}");
-    let (code, stderr, _) = rollout_test(&["a:1", "b:2"], "0", "", "0");
-    assert_eq!(code, Some(1));
-    assert!(stderr.contains("one image only"), "{stderr}");
-}
-
 /// The index of the first step of `job` whose `run:` calls `script` with
 /// `args` (the text right after the script's name).
 fn step_running(job: &Job<'_>, script: &str, args: &str) -> Option<usize> {
@@ -1923,13 +1661,13 @@ fn the_deploy_job_proves_the_automatic_rollback_under_load() {
         .iter()
         .find(|j| j.id == "deploy")
         .expect("a deploy job");
-    let rolled = step_running(deploy, "scripts/rollout-test.sh", "\"");
+    let rolled = step_running(deploy, "cargo xtask rollout-test", "\"");
     let broken = step_running(deploy, "build_broken_image", "");
-    let rollback = step_running(deploy, "scripts/rollout-test.sh", "--expect-rollback");
+    let rollback = step_running(deploy, "cargo xtask rollout-test", "--expect-rollback");
     assert!(
         matches!((rolled, broken, rollback), (Some(r), Some(b), Some(x)) if r < x && b < x),
         "{}: after the rolling update, build a broken revision (build_broken_image from \
-         scripts/lib/ship.sh) and deploy it with `scripts/rollout-test.sh --expect-rollback`: \
+         scripts/lib/ship.sh) and deploy it with `cargo xtask rollout-test --expect-rollback`: \
          found the steps at {rolled:?}, {broken:?}, {rollback:?}",
         at(&wf, deploy)
     );

@@ -87,7 +87,7 @@ host_arch() {
 # build_broken_image FROM TAG: the bad release the rollback tests deploy:
 # FROM with a setting the service refuses at start (it exits at once, so it
 # never turns ready), labelled with a revision of its own so that
-# scripts/deploy-kind.sh tags it apart from FROM.
+# cargo xtask deploy-kind tags it apart from FROM.
 BROKEN_REVISION=0000000000000000000000000000000000000bad
 build_broken_image() {
   printf 'FROM %s\nENV SHUTDOWN_DELAY_SECONDS=soon\n' "$1" |

@@ -18,6 +18,8 @@ Commands:
   release-notes VERSION                   a version's notes from CHANGELOG.md
   monitoring [--plant-faults]             dashboard and alerts against a real Prometheus
   under-load --addr A -- COMMAND          run a change under steady load: no request may fail
+  deploy-kind [IMAGE] | --delete          deploy to the kind cluster, rolled back when it fails
+  rollout-test [--expect-rollback] IMAGE  deploy-kind under load: no request may fail
 
 `cargo xtask <command> --help` describes each.
 ";
@@ -26,6 +28,17 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let command = args.next();
     let rest: Vec<String> = args.collect();
+    // The one command whose exit status says more than pass or fail: 4 is
+    // "failed and rolled back".
+    if command.as_deref() == Some("deploy-kind") {
+        return match xtask::kind::deploy::run(rest) {
+            Ok(code) => ExitCode::from(code),
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = match command.as_deref() {
         Some("ci") => xtask::ci::run(rest),
         Some("rename") => xtask::rename::run(rest),
@@ -39,12 +52,13 @@ fn main() -> ExitCode {
         Some("release-notes") => xtask::release::run_notes(rest),
         Some("monitoring") => xtask::monitoring::run(rest),
         Some("under-load") => xtask::under_load::run(rest),
+        Some("rollout-test") => xtask::kind::rollout::run(rest),
         Some("-h" | "--help") => {
             print!("{USAGE}");
             Ok(())
         }
         Some(other) => Err(xtask::Error(format!(
-            "unknown command '{other}'; the commands are ci, rename, bench, deploy-host, fuzz, reliability, api-contract, deploy-host-stage, release-assets, release-notes, monitoring and under-load (cargo xtask --help)"
+            "unknown command '{other}'; the commands are ci, rename, bench, deploy-host, fuzz, reliability, api-contract, deploy-host-stage, release-assets, release-notes, monitoring, under-load, deploy-kind and rollout-test (cargo xtask --help)"
         ))),
         None => {
             eprint!("{USAGE}");

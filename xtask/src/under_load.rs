@@ -106,7 +106,7 @@ fn parse(args: Vec<String>) -> Result<Option<Options>> {
     options.addr = addr;
     if options.command.is_empty() {
         fail!(
-            "give the change to run under load after --, e.g. cargo xtask under-load --addr 127.0.0.1:30080 -- scripts/deploy-kind.sh IMAGE"
+            "give the change to run under load after --, e.g. cargo xtask under-load --addr 127.0.0.1:30080 -- kubectl rollout restart deployment/web"
         );
     }
     Ok(Some(options))
