@@ -7,11 +7,6 @@ set -euo pipefail
 
 # shellcheck source=scripts/lib/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
-
-require_tool rustup "Install Rust with rustup (https://rustup.rs): the runner is cargo xtask ci."
-tools="$REPO_ROOT/scripts/install-tools.sh"
-if [[ " $* " != *" --no-install "* ]] && ! "$tools" --check --only rust 2>/dev/null; then
-  "$tools" --only rust </dev/null
-fi
+[[ " $* " == *" --no-install "* ]] || ensure_rust_toolchain
 cd "$REPO_ROOT"
 exec cargo xtask ci "$@"

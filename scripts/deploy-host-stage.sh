@@ -28,7 +28,7 @@ if ! docker_engine_up; then
   echo "SKIPPED: no Docker engine answers, and the colours run as containers"
   exit 3
 fi
-require_tool nginx "Install nginx, the stage's reverse proxy: sudo scripts/install-tools.sh --only apt"
+require_tool nginx "Install nginx, the stage's reverse proxy: scripts/install-tools.sh --only apt (it runs sudo)"
 # shellcheck source=scripts/lib/ship.sh
 source "$REPO_ROOT/scripts/lib/ship.sh"
 prepare_rollout_images deploy-host

@@ -26,7 +26,7 @@ packaging one commit twice gives the same bytes.
 
 Needs cargo-cyclonedx, binaries built by cargo-auditable
 (scripts/install-tools.sh), and for the aarch64 binary on an x86 machine
-QEMU's binfmt handler (sudo scripts/install-tools.sh --only emulation).
+QEMU's binfmt handler (scripts/install-tools.sh --only emulation; it runs sudo).
 EOF_USAGE
 }
 

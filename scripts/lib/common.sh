@@ -112,14 +112,17 @@ parent_sha() {
   git -C "$REPO_ROOT" rev-parse --verify --quiet 'HEAD~1' || git -C "$REPO_ROOT" rev-parse 'HEAD^{tree}'
 }
 
-# toolchain_channel FILE: the `channel` of a rust-toolchain.toml.
-toolchain_channel() {
-  sed -n 's/^channel *= *"\(.*\)"/\1/p' "$1"
-}
-
-# fuzz_toolchain: the dated nightly the fuzz targets build with.
-fuzz_toolchain() {
-  toolchain_channel "$REPO_ROOT/fuzz/rust-toolchain.toml"
+# ensure_rust_toolchain: the toolchain rust-toolchain.toml names, which
+# builds the repository's tooling (cargo xtask). rustup installs it on first
+# use only where RUSTUP_AUTO_INSTALL allows, so a fresh machine needs this.
+ensure_rust_toolchain() {
+  require_tool rustup "Install Rust with rustup (https://rustup.rs): the pipeline's tooling is cargo xtask."
+  local channel
+  channel="$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$REPO_ROOT/rust-toolchain.toml")"
+  if ! rustup toolchain list | grep -q "^$channel-"; then
+    log "rustup: installing toolchain $channel (rust-toolchain.toml)"
+    (cd "$REPO_ROOT" && rustup toolchain install </dev/null)
+  fi
 }
 
 # image_revision_problem IMAGE: print why IMAGE is not this commit's build

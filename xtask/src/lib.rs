@@ -21,6 +21,7 @@ pub mod cli;
 pub mod deploy_host;
 pub mod fuzz;
 pub mod http;
+pub mod install;
 pub mod kind;
 pub mod load;
 pub mod manifest;

@@ -167,7 +167,7 @@ pub fn run(args: Vec<String>) -> Result<()> {
     if let Err(err) = fs::create_dir_all(&logs) {
         fail!("cannot create {}: {err}", logs.display());
     }
-    tools::ensure(&root, &logs, &plan, options.install)?;
+    tools::ensure(&logs, &plan, options.install)?;
 
     let boxes = if options.quick {
         QUICK_TIME_BOXES

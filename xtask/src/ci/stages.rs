@@ -3,8 +3,8 @@
 //! Adding a stage is adding an entry here.
 
 /// One stage: what it is called, the command that runs it (by bash, from
-/// the repository root), what it checks, and the `scripts/install-tools.sh`
-/// parts it needs.
+/// the repository root), what it checks, and the `install-tools` parts it
+/// needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Stage {
     pub(super) name: &'static str,
@@ -165,14 +165,11 @@ mod tests {
     #[test]
     fn stage_names_are_unique_scripts_exist_and_every_part_is_one_install_tools_knows() {
         let root = crate::project_root().expect("root");
-        let parts = std::fs::read_to_string(root.join("scripts/install-tools.sh"))
-            .expect("install-tools.sh");
-        let known = parts
-            .lines()
-            .find_map(|line| line.strip_prefix("PARTS=("))
-            .and_then(|rest| rest.strip_suffix(')'))
-            .expect("PARTS=(...) in install-tools.sh");
-        let known: Vec<&str> = known.split_whitespace().collect();
+        let known = crate::install::PARTS;
+        assert!(
+            ROOT_PARTS.iter().all(|p| known.contains(p)),
+            "{ROOT_PARTS:?}"
+        );
         for stage in STAGES {
             assert_eq!(
                 find(stage.name),

@@ -1,5 +1,6 @@
-//! The pinned tools the selected stages need: `scripts/install-tools.sh`
-//! installs them; this decides which parts, and says what is missing.
+//! The pinned tools the selected stages need: `install-tools`
+//! (`crate::install`) installs them; this decides which parts, and says what
+//! is missing.
 
 use std::fs;
 use std::path::Path;
@@ -36,12 +37,13 @@ fn only(parts: &[&str]) -> Vec<String> {
 
 /// Install what the stages lack (unless `install` is false); root parts are
 /// never installed here, only named with the command that does.
-pub(super) fn ensure(root: &Path, logs: &Path, plan: &[&Stage], install: bool) -> Result<()> {
-    let script = root.join("scripts/install-tools.sh");
+pub(super) fn ensure(logs: &Path, plan: &[&Stage], install: bool) -> Result<()> {
+    let xtask = std::env::current_exe()
+        .map_err(|e| crate::Error(format!("cannot find this program: {e}")))?;
     let (root_parts, user_parts) = parts(plan);
-    if !root_parts.is_empty() && lacks(&script, logs, &root_parts)? {
+    if !root_parts.is_empty() && lacks(&xtask, logs, &root_parts)? {
         fail!(
-            "the selected stages need system setup that needs root; run once: sudo scripts/install-tools.sh {}",
+            "the selected stages need system setup that needs root; run once (it runs sudo): scripts/install-tools.sh {}",
             only(&root_parts).join(" ")
         );
     }
@@ -49,7 +51,7 @@ pub(super) fn ensure(root: &Path, logs: &Path, plan: &[&Stage], install: bool) -
         return Ok(());
     }
     if !install {
-        if lacks(&script, logs, &user_parts)? {
+        if lacks(&xtask, logs, &user_parts)? {
             fail!(
                 "--no-install: the selected stages need the tools listed above; install them with: scripts/install-tools.sh {}",
                 only(&user_parts).join(" ")
@@ -61,8 +63,11 @@ pub(super) fn ensure(root: &Path, logs: &Path, plan: &[&Stage], install: bool) -
         "tools: installing what the selected stages need and lack (scripts/install-tools.sh {})",
         only(&user_parts).join(" ")
     ));
-    let mut command = Command::new(&script);
-    command.args(only(&user_parts)).stdin(Stdio::null());
+    let mut command = Command::new(&xtask);
+    command
+        .arg("install-tools")
+        .args(only(&user_parts))
+        .stdin(Stdio::null());
     let (output, code) =
         crate::tee::tee_quietly(&mut command, &logs.join("install-tools.log"), shown)?;
     if code != Some(0) {
@@ -78,7 +83,7 @@ pub(super) fn ensure(root: &Path, logs: &Path, plan: &[&Stage], install: bool) -
     Ok(())
 }
 
-/// What of install-tools.sh's output a person needs to see: what got
+/// What of install-tools' output a person needs to see: what got
 /// installed, and any error; what is already there stays in the log.
 fn shown(line: &str) -> bool {
     ![" present", " up to date", " skipped (ci-only"]
@@ -86,17 +91,17 @@ fn shown(line: &str) -> bool {
         .any(|quiet| line.contains(quiet))
 }
 
-/// True, after printing what is missing, when `install-tools.sh --check`
-/// finds the parts incomplete.
-fn lacks(script: &Path, logs: &Path, parts: &[&str]) -> Result<bool> {
-    let out = match Command::new(script)
-        .arg("--check")
+/// True, after printing what is missing, when `install-tools --check` finds
+/// the parts incomplete.
+fn lacks(xtask: &Path, logs: &Path, parts: &[&str]) -> Result<bool> {
+    let out = match Command::new(xtask)
+        .args(["install-tools", "--check"])
         .args(only(parts))
         .stdin(Stdio::null())
         .output()
     {
         Ok(out) => out,
-        Err(err) => fail!("cannot run {}: {err}", script.display()),
+        Err(err) => fail!("cannot run {} install-tools: {err}", xtask.display()),
     };
     let report = String::from_utf8_lossy(&out.stderr);
     // Best effort: the log only repeats what is printed below.

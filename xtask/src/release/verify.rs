@@ -282,7 +282,7 @@ fn run_version(binary: &Path, cpu: &str, archive_name: &str) -> Result<String> {
         ))),
         // ENOEXEC: the kernel has no handler for this CPU's executables.
         Err(err) if err.raw_os_error() == Some(8) => Err(Error(format!(
-            "this machine cannot run the {cpu} binary of {archive_name}: set up emulation with sudo scripts/install-tools.sh --only emulation"
+            "this machine cannot run the {cpu} binary of {archive_name}: set up emulation with scripts/install-tools.sh --only emulation (it runs sudo)"
         ))),
         Err(err) => Err(Error(format!(
             "cannot run the binary of {archive_name}: {err}"
