@@ -16,6 +16,7 @@
 
 pub mod api_contract;
 pub mod bench;
+pub mod build_binary;
 pub mod ci;
 pub mod cli;
 pub mod deploy_host;
@@ -29,6 +30,7 @@ pub mod monitoring;
 pub mod release;
 pub mod reliability;
 pub mod rename;
+pub mod ship;
 pub mod tee;
 pub mod under_load;
 

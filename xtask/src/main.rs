@@ -19,6 +19,7 @@ Commands:
   monitoring [--plant-faults]             dashboard and alerts against a real Prometheus
   under-load --addr A -- COMMAND          run a change under steady load: no request may fail
   install-tools [--only PART] [--check]   the pinned tools (scripts/install-tools.sh)
+  build-binary [--arch A] [--glibc]       the musl binaries that ship (scripts/build-binary.sh)
   deploy-kind [IMAGE] | --delete          deploy to the kind cluster, rolled back when it fails
   rollout-test [--expect-rollback] IMAGE  deploy-kind under load: no request may fail
 
@@ -55,12 +56,13 @@ fn main() -> ExitCode {
         Some("under-load") => xtask::under_load::run(rest),
         Some("rollout-test") => xtask::kind::rollout::run(rest),
         Some("install-tools") => xtask::install::run(rest),
+        Some("build-binary") => xtask::build_binary::run(rest),
         Some("-h" | "--help") => {
             print!("{USAGE}");
             Ok(())
         }
         Some(other) => Err(xtask::Error(format!(
-            "unknown command '{other}'; the commands are ci, rename, bench, deploy-host, fuzz, reliability, api-contract, deploy-host-stage, release-assets, release-notes, monitoring, under-load, install-tools, deploy-kind and rollout-test (cargo xtask --help)"
+            "unknown command '{other}'; the commands are ci, rename, bench, deploy-host, fuzz, reliability, api-contract, deploy-host-stage, release-assets, release-notes, monitoring, under-load, install-tools, build-binary, deploy-kind and rollout-test (cargo xtask --help)"
         ))),
         None => {
             eprint!("{USAGE}");

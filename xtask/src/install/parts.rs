@@ -326,14 +326,8 @@ impl Installer {
             "rustup",
             "rustup is not installed: the musl targets come from rustup (https://rustup.rs)",
         )?;
-        let ship = self.root.join("scripts/lib/ship.sh");
-        let triples = output_of(
-            Command::new("bash")
-                .arg("-c")
-                .arg(r#"source "$1" && for arch in "${SHIP_ARCHS[@]}"; do ship_triple "$arch"; done"#)
-                .arg("ship.sh")
-                .arg(&ship),
-        )?;
+        let ship = crate::ship::Ship::read(&self.root)?;
+        let triples: Vec<&str> = ship.archs.iter().map(|a| a.triple.as_str()).collect();
         // From the repository, so the toolchain it pins gets the targets.
         let installed = output_of(
             Command::new("rustup")
@@ -341,14 +335,12 @@ impl Installer {
                 .current_dir(&self.root),
         )?;
         let missing: Vec<&str> = triples
-            .lines()
+            .iter()
+            .copied()
             .filter(|t| !installed.lines().any(|i| i == *t))
             .collect();
         if missing.is_empty() {
-            log(&format!(
-                "rustup: targets {} present",
-                triples.lines().collect::<Vec<_>>().join(" ")
-            ));
+            log(&format!("rustup: targets {} present", triples.join(" ")));
             return Ok(());
         }
         if self.only_checking(format!("rustup targets {}", missing.join(" "))) {
