@@ -152,62 +152,48 @@ impl Installer {
     /// The repository's toolchain, read by rustup from rust-toolchain.toml.
     fn rust_toolchain(&mut self) -> Result<()> {
         require_tool("rustup", "Install Rust with rustup (https://rustup.rs).")?;
-        let toml = read(&self.root.join("rust-toolchain.toml"))?;
-        let Some(channel) = manifest::table_field(&toml, "toolchain", "channel") else {
-            fail!("rust-toolchain.toml names no [toolchain] channel");
-        };
-        if rustup_toolchains(&self.root)?
-            .lines()
-            .any(|t| t.starts_with(&format!("{channel}-")))
-        {
-            log(&format!(
-                "rustup: toolchain {channel} (rust-toolchain.toml) present"
-            ));
-            return Ok(());
-        }
-        if self.only_checking(format!(
-            "the Rust toolchain {channel} (rust-toolchain.toml)"
-        )) {
-            return Ok(());
-        }
-        log(&format!(
-            "rustup: installing toolchain {channel} (rust-toolchain.toml)"
-        ));
-        run(
-            Command::new("rustup")
-                .args(["toolchain", "install"])
-                .current_dir(&self.root),
-            "rustup toolchain install",
-        )
+        self.toolchain("rust-toolchain.toml", &[], "")
     }
 
     /// The nightly cargo-fuzz needs for its sanitizer flags.
     fn fuzz_toolchain(&mut self) -> Result<()> {
-        let toml = read(&self.root.join("fuzz/rust-toolchain.toml"))?;
-        let Some(nightly) = manifest::table_field(&toml, "toolchain", "channel") else {
-            fail!("fuzz/rust-toolchain.toml names no [toolchain] channel");
+        self.toolchain(
+            "fuzz/rust-toolchain.toml",
+            &["--profile", "minimal"],
+            " (minimal profile) for fuzzing",
+        )
+    }
+
+    /// The toolchain the rust-toolchain.toml at `file` names: `rustup
+    /// toolchain install` reads the repository's own file (with its
+    /// components); any other is installed by name with `args`.
+    fn toolchain(&mut self, file: &str, args: &[&str], why: &str) -> Result<()> {
+        let toml = read(&self.root.join(file))?;
+        let Some(channel) = manifest::table_field(&toml, "toolchain", "channel") else {
+            fail!("{file} names no [toolchain] channel");
         };
-        if rustup_toolchains(&self.root)?
+        let installed = rustup_toolchains(&self.root)?;
+        if installed
             .lines()
-            .any(|t| t.starts_with(&format!("{nightly}-")))
+            .any(|t| t.starts_with(&format!("{channel}-")))
         {
-            log(&format!(
-                "rustup: toolchain {nightly} (fuzz/rust-toolchain.toml) present"
-            ));
+            log(&format!("rustup: toolchain {channel} ({file}) present"));
             return Ok(());
         }
-        if self.only_checking(format!(
-            "the Rust toolchain {nightly} (fuzz/rust-toolchain.toml)"
-        )) {
+        if self.only_checking(format!("the Rust toolchain {channel} ({file})")) {
             return Ok(());
         }
         log(&format!(
-            "rustup: installing {nightly} (fuzz/rust-toolchain.toml, minimal profile) for fuzzing"
+            "rustup: installing toolchain {channel} ({file}){why}"
         ));
-        run(
-            Command::new("rustup").args(["toolchain", "install", &nightly, "--profile", "minimal"]),
-            &format!("rustup toolchain install {nightly}"),
-        )
+        let mut rustup = Command::new("rustup");
+        rustup
+            .args(["toolchain", "install"])
+            .current_dir(&self.root);
+        if !args.is_empty() {
+            rustup.arg(&channel).args(args);
+        }
+        run(&mut rustup, &format!("rustup toolchain install {channel}"))
     }
 
     /// A venv whose packages match the pin file `requirements`; pip refuses
