@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{BoxError, Router};
@@ -13,16 +13,11 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::configuration::Settings;
-use crate::http::access_log::AccessLogLayer;
-use crate::http::draining;
+use crate::http::observe::ObserveLayer;
 use crate::http::problem::{self, Problem};
-use crate::http::record_metrics::RecordMetricsLayer;
-use crate::http::request_id::RequestIdLayer;
-use crate::http::trace::TraceLayer;
 use crate::routes::{health, openapi, slugify, version};
 use crate::state::AppState;
 
@@ -68,26 +63,14 @@ pub fn app_with(extra: Router<AppState>, state: AppState, limits: RequestLimits)
         );
 
     // Outermost layer first. `Router::layer` wraps each route, so the
-    // matched route is known to the access log and metrics. Every layer runs
-    // on every request, so each is a plain tower layer: `from_fn` would box
-    // the inner service and its future per request.
+    // matched route is known to the access log and metrics. Everything that
+    // observes a request and shapes its answer is one service (`observe`):
+    // eight tower layers cost a call, a poll and a wrapped future each.
     let middleware = ServiceBuilder::new()
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
+        .layer(ObserveLayer::new(
+            state.metrics.clone(),
+            state.readiness.clone(),
         ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(draining::layer(state.readiness.clone()))
-        .map_response(problem::render)
-        // Inside the rendering, so a problem document can carry the id;
-        // the access log sees the response with the id on it.
-        .layer(AccessLogLayer)
-        .layer(RequestIdLayer)
-        .layer(TraceLayer)
-        .layer(RecordMetricsLayer::new(state.metrics.clone()))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,

@@ -5,7 +5,7 @@
 //! filter disables, so health checks every few seconds do not drown the log
 //! (`RUST_LOG=debug` shows them). The line itself is always INFO.
 //!
-//! With JSON logs the layer writes the line to stdout itself, in the shape
+//! With JSON logs it writes the line to stdout itself, in the shape
 //! the JSON subscriber gives every line logged inside a `request` span
 //! (request fields under `span`): a tracing span per request plus an event
 //! cost about 18,800 instructions per request, this about 2,500
@@ -16,19 +16,15 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::io::Write;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::MatchedPath;
-use axum::http::{Method, Request, Response};
-use tower::{Layer, Service};
+use axum::http::{Method, Response};
 use tracing::field::display;
 
-use crate::http::on_response::{OnResponse, ResponseHook};
 use crate::http::problem::PanicMessage;
 use crate::http::request_id::request_id;
 use crate::http::trace::TraceIds;
-use crate::metrics::route_name;
 use crate::telemetry;
 
 /// Routes that are not access-logged at the default level.
@@ -37,78 +33,21 @@ pub const QUIET_ROUTES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 /// The message of every access line.
 pub const MESSAGE: &str = "request completed";
 
-/// Writes one access line per request; see the module docs. It sits outside
-/// the request id layer and reads the id from the response.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AccessLogLayer;
-
-impl<S> Layer<S> for AccessLogLayer {
-    type Service = AccessLog<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AccessLog { inner }
+/// Whether the access line of a request to `route` is enabled: probe and
+/// scrape routes at DEBUG, the others at INFO. Called here, so the filter
+/// decides for this module's target, as it did for a span of that level.
+pub fn enabled(route: Option<&MatchedPath>) -> bool {
+    if route.is_some_and(|route| QUIET_ROUTES.contains(&route.as_str())) {
+        tracing::enabled!(tracing::Level::DEBUG)
+    } else {
+        tracing::enabled!(tracing::Level::INFO)
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct AccessLog<S> {
-    inner: S,
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AccessLog<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = OnResponse<S::Future, RequestFields>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let route = request.extensions().get::<MatchedPath>().cloned();
-        let quiet = route
-            .as_ref()
-            .is_some_and(|route| QUIET_ROUTES.contains(&route.as_str()));
-        // The filter decides per request, as it did for a span of that level.
-        let logged = if quiet {
-            tracing::enabled!(tracing::Level::DEBUG)
-        } else {
-            tracing::enabled!(tracing::Level::INFO)
-        };
-        let fields = RequestFields {
-            method: request.method().clone(),
-            route,
-            started: logged.then(Instant::now),
-        };
-        OnResponse::new(self.inner.call(request), fields)
-    }
-}
-
-/// What the line needs from the request, kept until the response.
-#[derive(Debug)]
-pub struct RequestFields {
-    method: Method,
-    route: Option<MatchedPath>,
-    /// Set when the access line is enabled for this request.
-    started: Option<Instant>,
-}
-
-impl RequestFields {
-    fn route(&self) -> &str {
-        route_name(self.route.as_ref())
-    }
-}
-
-impl ResponseHook for RequestFields {
-    fn on_response<B>(&self, response: &Response<B>) {
-        log(self, response);
-    }
-}
-
-fn log<B>(fields: &RequestFields, response: &Response<B>) {
+/// Logs a handler's panic (always) and the access line (when `latency` is
+/// given: its line is [`enabled`]), from the response, which carries the
+/// request id and, with traces on, the span's ids.
+pub fn log<B>(method: &Method, route: &str, latency: Option<Duration>, response: &Response<B>) {
     let request_id = request_id(response.headers()).unwrap_or_default();
     let trace = response.extensions().get::<TraceIds>().copied();
     let trace_id = trace.map(|ids| display(ids.trace_id));
@@ -118,24 +57,24 @@ fn log<B>(fields: &RequestFields, response: &Response<B>) {
         // access line.
         tracing::error_span!(
             "request",
-            method = %fields.method,
-            route = fields.route(),
+            method = %method,
+            route,
             request_id,
             trace_id,
             span_id
         )
         .in_scope(|| tracing::error!(panic = %message, "handler panicked"));
     }
-    let Some(started) = fields.started else {
+    let Some(latency) = latency else {
         return;
     };
     let line = AccessLine {
-        method: fields.method.as_str(),
-        route: fields.route(),
+        method: method.as_str(),
+        route,
         request_id,
         trace,
         status: response.status().as_u16(),
-        latency: started.elapsed(),
+        latency,
     };
     if telemetry::json_lines() {
         line.write_json();

@@ -1,19 +1,14 @@
 //! Request ids: a client's `x-request-id` is kept when it is safe to echo
 //! into logs and responses, otherwise replaced by a fresh UUID; either way
-//! the request carries it to the handlers and the response carries it back.
+//! the request carries it to the handlers and the response carries it back
+//! (`crate::http::observe` does both).
 //!
-//! One layer instead of tower-http's `SetRequestId` and `PropagateRequestId`
-//! plus a `map_request` for the check: those look the header up five times
-//! and store a `RequestId` extension that nothing here reads, which cost
-//! about 800 instructions per request more (callgrind).
+//! Not tower-http's `SetRequestId` and `PropagateRequestId` plus a
+//! `map_request` for the check: those look the header up five times and
+//! store a `RequestId` extension that nothing here reads, which cost about
+//! 800 instructions per request more (callgrind).
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
-
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
-use pin_project_lite::pin_project;
-use tower::{Layer, Service};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request};
 use uuid::Uuid;
 use uuid::fmt::Hyphenated;
 
@@ -57,90 +52,22 @@ fn new_id() -> HeaderValue {
     HeaderValue::from_str(id).expect("a hyphenated UUID is a valid header value")
 }
 
-/// Sets the request id on the request and copies it to the response.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequestIdLayer;
-
-impl<S> Layer<S> for RequestIdLayer {
-    type Service = RequestIdService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RequestIdService { inner }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct RequestIdService<S> {
-    inner: S,
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestIdService<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = RequestIdFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let id = id_for(&request);
-        // `insert` also drops repeated or unacceptable ids.
-        request.headers_mut().insert(REQUEST_ID.clone(), id.clone());
-        RequestIdFuture {
-            inner: self.inner.call(request),
-            id: Some(id),
-        }
-    }
-}
-
-pin_project! {
-    pub struct RequestIdFuture<F> {
-        #[pin]
-        inner: F,
-        id: Option<HeaderValue>,
-    }
-}
-
-impl<F, ResBody, E> Future for RequestIdFuture<F>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let mut result = ready!(this.inner.poll(cx));
-        if let (Ok(response), Some(id)) = (&mut result, this.id.take()) {
-            response.headers_mut().insert(REQUEST_ID.clone(), id);
-        }
-        Poll::Ready(result)
-    }
+/// Sets the request's id on it (replacing repeated or unacceptable ones)
+/// and returns it, for the response (`crate::http::observe`).
+pub fn assign<B>(request: &mut Request<B>) -> HeaderValue {
+    let id = id_for(request);
+    // `insert` also drops repeated or unacceptable ids.
+    request.headers_mut().insert(REQUEST_ID.clone(), id.clone());
+    id
 }
 
 #[cfg(test)]
 mod tests {
-    use std::convert::Infallible;
-
-    use tower::{ServiceBuilder, ServiceExt, service_fn};
-
     use super::*;
 
-    /// The id the handler saw and the id the response carried.
-    async fn ids(sent: &[&str]) -> (String, String) {
-        let service = ServiceBuilder::new()
-            .layer(RequestIdLayer)
-            .service(service_fn(|request: Request<()>| async move {
-                let seen = request.headers().get_all(&REQUEST_ID).iter().count();
-                assert_eq!(seen, 1, "the handler sees exactly one id");
-                let id = request.headers()[&REQUEST_ID].clone();
-                let mut response = Response::new(());
-                response.extensions_mut().insert(id);
-                Ok::<_, Infallible>(response)
-            }));
+    /// The id the request carries on to the handler, and the one returned
+    /// for the response.
+    fn ids(sent: &[&str]) -> (String, String) {
         let mut request = Request::new(());
         for id in sent {
             request.headers_mut().append(
@@ -148,11 +75,11 @@ mod tests {
                 HeaderValue::from_str(id).expect("valid"),
             );
         }
-        let response = service.oneshot(request).await.expect("infallible");
-        let seen = response.extensions().get::<HeaderValue>().expect("seen");
-        let echoed = &response.headers()[&REQUEST_ID];
+        let echoed = assign(&mut request);
+        let seen: Vec<&HeaderValue> = request.headers().get_all(&REQUEST_ID).iter().collect();
+        assert_eq!(seen.len(), 1, "the handler sees exactly one id");
         (
-            seen.to_str().expect("ASCII").to_owned(),
+            seen[0].to_str().expect("ASCII").to_owned(),
             echoed.to_str().expect("ASCII").to_owned(),
         )
     }
@@ -162,19 +89,19 @@ mod tests {
             .is_ok_and(|uuid| uuid.get_version_num() == 4 && uuid.hyphenated().to_string() == id)
     }
 
-    #[tokio::test]
-    async fn an_acceptable_id_is_kept_and_echoed() {
-        assert_eq!(ids(&["req-42"]).await, ("req-42".into(), "req-42".into()));
+    #[test]
+    fn an_acceptable_id_is_kept_and_echoed() {
+        assert_eq!(ids(&["req-42"]), ("req-42".into(), "req-42".into()));
     }
 
-    #[tokio::test]
-    async fn a_missing_unacceptable_or_repeated_id_is_replaced_by_a_uuid() {
+    #[test]
+    fn a_missing_unacceptable_or_repeated_id_is_replaced_by_a_uuid() {
         for sent in [&[][..], &["a b"][..], &["one", "two"][..]] {
-            let (seen, echoed) = ids(sent).await;
+            let (seen, echoed) = ids(sent);
             assert_eq!(seen, echoed, "{sent:?}");
             assert!(is_uuid_v4(&seen), "{sent:?}: {seen}");
         }
-        assert_ne!(ids(&[]).await.0, ids(&[]).await.0);
+        assert_ne!(ids(&[]).0, ids(&[]).0);
     }
 
     #[test]

@@ -5,19 +5,13 @@
 //! request runs carries its `trace_id` and `span_id`. The access log, which
 //! runs outside it, gets the two ids from a response extension.
 //!
-//! With traces off the layer only checks a flag: no span, no allocation.
+//! With traces off only a flag is checked: no span, no allocation.
 //! Probe and scrape routes get no span, as they get no access line.
-
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
 
 use axum::extract::MatchedPath;
 use axum::http::{Request, Response};
 use opentelemetry::trace::{SpanId, Status, TraceContextExt, TraceId};
 use opentelemetry_http::HeaderExtractor;
-use pin_project_lite::pin_project;
-use tower::{Layer, Service};
 use tracing::Span;
 use tracing::field::{Empty, display};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -37,54 +31,36 @@ pub struct TraceIds {
     pub span_id: SpanId,
 }
 
-/// Wraps each request in its server span; see the module docs. It sits
-/// inside the request id layer, so the id is on the request.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TraceLayer;
+/// A request's server span and its ids.
+pub type Traced = (Span, TraceIds);
 
-impl<S> Layer<S> for TraceLayer {
-    type Service = TraceService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        TraceService { inner }
-    }
+/// The request's server span when traces are on and the route is not a
+/// quiet one. Boxed: with traces off the request's future stays one pointer
+/// larger, not a span larger. The caller runs the request inside it.
+pub fn start<B>(request: &Request<B>, route: Option<&MatchedPath>) -> Option<Box<Traced>> {
+    traces::enabled()
+        .then(|| server_span(request, route))
+        .flatten()
+        .map(Box::new)
 }
 
-#[derive(Debug, Clone)]
-pub struct TraceService<S> {
-    inner: S,
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TraceService<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = TraceFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+/// Records the answer's status on the span (a 5xx is an error) and puts the
+/// span's ids on the response, for the access line written outside it.
+pub fn finish<B>((span, ids): &Traced, response: &mut Response<B>) {
+    let status = response.status();
+    span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+    // A server span is an error only for a 5xx: a 4xx is the client's
+    // mistake, answered correctly.
+    if status.is_server_error() {
+        span.set_attribute("error.type", status.as_str().to_owned());
+        span.set_status(Status::error(""));
     }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // Boxed: with traces off the future stays one pointer larger, not
-        // a span larger, and is moved through every outer layer.
-        let span = traces::enabled()
-            .then(|| server_span(&request))
-            .flatten()
-            .map(Box::new);
-        let inner = match &span {
-            Some(traced) => traced.0.in_scope(|| self.inner.call(request)),
-            None => self.inner.call(request),
-        };
-        TraceFuture { inner, span }
-    }
+    response.extensions_mut().insert(*ids);
 }
 
 /// The request's span and its ids, or `None` for a quiet route.
-fn server_span<B>(request: &Request<B>) -> Option<(Span, TraceIds)> {
-    let route = route_name(request.extensions().get::<MatchedPath>());
+fn server_span<B>(request: &Request<B>, route: Option<&MatchedPath>) -> Option<Traced> {
+    let route = route_name(route);
     if QUIET_ROUTES.contains(&route) {
         return None;
     }
@@ -121,40 +97,4 @@ fn server_span<B>(request: &Request<B>) -> Option<(Span, TraceIds)> {
     span.record("trace_id", display(ids.trace_id));
     span.record("span_id", display(ids.span_id));
     Some((span, ids))
-}
-
-pin_project! {
-    pub struct TraceFuture<F> {
-        #[pin]
-        inner: F,
-        span: Option<Box<(Span, TraceIds)>>,
-    }
-}
-
-impl<F, ResBody, E> Future for TraceFuture<F>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Some(traced) = this.span.as_deref() else {
-            return this.inner.poll(cx);
-        };
-        let (span, ids) = traced;
-        let mut result = ready!(span.in_scope(|| this.inner.poll(cx)));
-        if let Ok(response) = &mut result {
-            let status = response.status();
-            span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
-            // A server span is an error only for a 5xx: a 4xx is the
-            // client's mistake, answered correctly.
-            if status.is_server_error() {
-                span.set_attribute("error.type", status.as_str().to_owned());
-                span.set_status(Status::error(""));
-            }
-            response.extensions_mut().insert(*ids);
-        }
-        Poll::Ready(result)
-    }
 }
