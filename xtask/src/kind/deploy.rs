@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{Cluster, ROLLED_BACK, SERVICE_ADDR, image_revision, require, same_commit, served_sha};
+use super::{
+    Cluster, ROLLED_BACK, SERVICE_ADDR, image_revision, one_image, require, same_commit, served_sha,
+};
 use crate::cli::Args;
 use crate::{Result, fail, last_lines, log, output_of, project_root, warn};
 
@@ -70,12 +72,7 @@ fn parse(args: Vec<String>) -> Result<Option<Mode>> {
             "--load-only" => load_only = true,
             "--delete" => delete = true,
             flag if flag.starts_with('-') => return Err(args.unknown(flag)),
-            _ => {
-                if let Some(first) = &image {
-                    fail!("one image only; got '{first}' and '{arg}'");
-                }
-                image = Some(arg);
-            }
+            _ => one_image(&mut image, arg)?,
         }
     }
     Ok(Some(match (delete, load_only, image) {

@@ -113,6 +113,15 @@ fn image_revision(image: &str) -> Result<String> {
     Ok(revision.to_owned())
 }
 
+/// Takes the command's one image argument; a second is refused.
+fn one_image(image: &mut Option<String>, arg: String) -> Result<()> {
+    if let Some(first) = image {
+        fail!("one image only; got '{first}' and '{arg}'");
+    }
+    *image = Some(arg);
+    Ok(())
+}
+
 /// One SHA is a prefix of the other: a short and a full SHA of one commit.
 fn same_commit(a: &str, b: &str) -> bool {
     !a.is_empty() && !b.is_empty() && (a.starts_with(b) || b.starts_with(a))

@@ -7,7 +7,9 @@
 
 use std::path::Path;
 
-use super::{Cluster, ROLLED_BACK, SERVICE_ADDR, image_revision, require, same_commit, served_sha};
+use super::{
+    Cluster, ROLLED_BACK, SERVICE_ADDR, image_revision, one_image, require, same_commit, served_sha,
+};
 use crate::cli::Args;
 use crate::{Result, fail, log, output_of, project_root, step_summary};
 
@@ -61,12 +63,7 @@ fn parse(args: Vec<String>) -> Result<Option<Options>> {
             "-h" | "--help" => return Ok(None),
             "--expect-rollback" => expect_rollback = true,
             flag if flag.starts_with('-') => return Err(args.unknown(flag)),
-            _ => {
-                if let Some(first) = &new_image {
-                    fail!("one image only; got '{first}' and '{arg}'");
-                }
-                new_image = Some(arg);
-            }
+            _ => one_image(&mut new_image, arg)?,
         }
     }
     let Some(new_image) = new_image else {
