@@ -67,6 +67,7 @@ impl Cluster {
     }
 }
 
+/// The environment variable `name` when set and not empty, else `default`.
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name)
         .ok()
@@ -84,7 +85,8 @@ fn require(tool: &str) -> Result<()> {
         "docker" => {
             "Install Docker: https://docs.docker.com/engine/install/ (Debian: apt-get install docker.io)."
         }
-        _ => "Install it (Debian/Ubuntu: apt-get install curl).",
+        "curl" => "Install curl (Debian/Ubuntu: apt-get install curl).",
+        _ => "Install it.",
     };
     require_tool(tool, hint).map(drop)
 }

@@ -8,7 +8,8 @@
 use std::path::Path;
 
 use super::{
-    Cluster, ROLLED_BACK, SERVICE_ADDR, image_revision, one_image, require, same_commit, served_sha,
+    Cluster, ROLLED_BACK, SERVICE_ADDR, env_or, image_revision, one_image, require, same_commit,
+    served_sha,
 };
 use crate::cli::Args;
 use crate::{Result, fail, log, output_of, project_root, step_summary};
@@ -78,12 +79,6 @@ fn parse(args: Vec<String>) -> Result<Option<Options>> {
 /// The `under-load` run of the deploy: `xtask` is this program, which runs
 /// `deploy-kind`.
 fn under_load_args(options: &Options, old_image: &str, new_sha: &str, xtask: &Path) -> Vec<String> {
-    let env_or = |name: &str, default: &str| {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| default.to_owned())
-    };
     let mut args: Vec<String> = [
         "--addr",
         SERVICE_ADDR,
