@@ -121,10 +121,11 @@ pub fn run(args: Vec<String>) -> Result<()> {
         "cargo-auditable",
         "Run scripts/install-tools.sh (or: cargo install --locked cargo-auditable).",
     )?;
+    let sha = git_sha(&root);
     let mut cargo = Command::new("cargo");
     cargo
         .current_dir(&root)
-        .env("GIT_SHA", git_sha(&root))
+        .env("GIT_SHA", &sha)
         .env("BUILD_TIMESTAMP", build_timestamp(&root));
     let (subcommand, builds) = if options.glibc {
         (
@@ -156,17 +157,9 @@ pub fn run(args: Vec<String>) -> Result<()> {
         .get_args()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    log(&format!(
-        "cargo {} (git {})",
-        shown.join(" "),
-        git_sha(&root)
-    ));
+    log(&format!("cargo {} (git {})", shown.join(" "), sha));
     let started = Instant::now();
-    match cargo.status() {
-        Ok(status) if status.success() => {}
-        Ok(status) => fail!("cargo auditable {subcommand} failed ({status}; see above)"),
-        Err(err) => fail!("cannot run cargo: {err}"),
-    }
+    crate::run_shown(&mut cargo, &format!("cargo auditable {subcommand}"))?;
     log(&format!(
         "built {} target(s) in {} s",
         builds.len(),
@@ -223,25 +216,22 @@ fn ship_binaries(root: &Path, builds: &[Build<'_>]) -> Result<()> {
 /// `BUILD_TIMESTAMP`, else HEAD's commit time in UTC (so rebuilding one
 /// commit gives the same binary), else nothing (the build then uses now).
 fn build_timestamp(root: &Path) -> String {
-    std::env::var("BUILD_TIMESTAMP")
-        .ok()
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| {
-            output_of(
-                Command::new("git")
-                    .arg("-C")
-                    .arg(root)
-                    .args([
-                        "log",
-                        "-1",
-                        "--date=format-local:%Y-%m-%dT%H:%M:%SZ",
-                        "--format=%cd",
-                    ])
-                    .env("TZ", "UTC0"),
-            )
-            .map(|t| t.trim().to_owned())
-            .unwrap_or_default()
-        })
+    crate::env_value("BUILD_TIMESTAMP").unwrap_or_else(|| {
+        output_of(
+            Command::new("git")
+                .arg("-C")
+                .arg(root)
+                .args([
+                    "log",
+                    "-1",
+                    "--date=format-local:%Y-%m-%dT%H:%M:%SZ",
+                    "--format=%cd",
+                ])
+                .env("TZ", "UTC0"),
+        )
+        .map(|t| t.trim().to_owned())
+        .unwrap_or_default()
+    })
 }
 
 fn host_triple() -> Result<String> {

@@ -181,6 +181,25 @@ pub fn build_service(root: &Path, name: &str, release: bool) -> Result<PathBuf> 
     Ok(target_dir(root).join(profile).join(name))
 }
 
+/// The environment variable `name` when it is set and not empty: an empty
+/// value counts as unset, as in the shell scripts' `${NAME:-default}`.
+pub fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// Runs `command` to the end with its output shown and no stdin; an error
+/// naming `what` when it fails or cannot start.
+pub fn run_shown(command: &mut std::process::Command, what: &str) -> Result<()> {
+    match command.stdin(std::process::Stdio::null()).status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => fail!("{what} failed ({status}; see above)"),
+        Err(err) => fail!(
+            "{what}: cannot run {}: {err}",
+            command.get_program().to_string_lossy()
+        ),
+    }
+}
+
 /// The cargo that runs xtask (`CARGO`, which cargo sets), else the one on
 /// PATH: a nested build uses the same toolchain.
 pub fn cargo() -> std::process::Command {

@@ -6,19 +6,7 @@ use std::process::{Command, Stdio};
 
 use super::{Installer, pins, read};
 use crate::bench::system::require_tool;
-use crate::{Result, fail, log, manifest, output_of};
-
-/// Runs `command` with its output shown; an error naming `what` on failure.
-fn run(command: &mut Command, what: &str) -> Result<()> {
-    match command.stdin(Stdio::null()).status() {
-        Ok(status) if status.success() => Ok(()),
-        Ok(status) => fail!("{what} failed ({status}; see above)"),
-        Err(err) => fail!(
-            "{what}: cannot run {}: {err}",
-            command.get_program().to_string_lossy()
-        ),
-    }
-}
+use crate::{Result, fail, log, manifest, output_of, run_shown};
 
 /// `program` with `sudo` in front when this is not root: the parts that
 /// change the system.
@@ -133,8 +121,8 @@ impl Installer {
         }
         require_tool("apt-get", &format!("Install by hand: {list}"))?;
         log(&format!("apt: installing {list}"));
-        run(as_root("apt-get").args(["update", "-qq"]), "apt-get update")?;
-        run(
+        run_shown(as_root("apt-get").args(["update", "-qq"]), "apt-get update")?;
+        run_shown(
             as_root("env")
                 .args([
                     "DEBIAN_FRONTEND=noninteractive",
@@ -193,7 +181,7 @@ impl Installer {
         if !args.is_empty() {
             rustup.arg(&channel).args(args);
         }
-        run(&mut rustup, &format!("rustup toolchain install {channel}"))
+        run_shown(&mut rustup, &format!("rustup toolchain install {channel}"))
     }
 
     /// A venv whose packages match the pin file `requirements`; pip refuses
@@ -216,11 +204,11 @@ impl Installer {
             "python: installing {requirements} into {}",
             dir.display()
         ));
-        run(
+        run_shown(
             Command::new("python3").args(["-m", "venv"]).arg(dir),
             "python3 -m venv",
         )?;
-        run(
+        run_shown(
             Command::new(dir.join("bin/pip"))
                 .args(["install", "--quiet", "--disable-pip-version-check"])
                 .args(pip_args)
@@ -252,7 +240,7 @@ impl Installer {
             log(&format!("go: installing {module}"));
             // GOFLAGS=-mod=mod and the default GONOSUMDB: every module is
             // checked against the public checksum database.
-            run(
+            run_shown(
                 Command::new("go")
                     .args(["install", module])
                     .env("GOBIN", &bin)
@@ -294,7 +282,7 @@ impl Installer {
             // These are tools, not shipped code: skip their release profiles'
             // LTO and single codegen unit, which make a cold install several
             // times slower for a speed-up nobody notices in a linter.
-            run(
+            run_shown(
                 Command::new("cargo")
                     .args(["install", "--locked", "--quiet", name, "--version", version])
                     .env("CARGO_PROFILE_RELEASE_LTO", "false")
@@ -333,7 +321,7 @@ impl Installer {
             return Ok(());
         }
         log(&format!("rustup: adding targets {}", missing.join(" ")));
-        run(
+        run_shown(
             Command::new("rustup")
                 .args(["target", "add"])
                 .args(&missing)
@@ -377,14 +365,14 @@ impl Installer {
             .is_ok_and(|s| s.success());
         if !mounted {
             log(&format!("emulation: mounting binfmt_misc on {BINFMT}"));
-            run(
+            run_shown(
                 as_root("mount").args(["-t", "binfmt_misc", "binfmt_misc", BINFMT]),
                 "mounting binfmt_misc (in a container, the host must mount it, or arm64 images cannot run here)",
             )?;
         }
         if !enabled() {
             log("emulation: enabling the qemu-aarch64 binfmt handler");
-            run(
+            run_shown(
                 as_root("update-binfmts").args(["--enable", "qemu-aarch64"]),
                 "update-binfmts --enable qemu-aarch64 (arm64 images cannot run here)",
             )?;

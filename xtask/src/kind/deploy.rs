@@ -13,7 +13,7 @@ use super::{
     Cluster, ROLLED_BACK, SERVICE_ADDR, image_revision, one_image, require, same_commit, served_sha,
 };
 use crate::cli::Args;
-use crate::{Result, fail, last_lines, log, output_of, project_root, warn};
+use crate::{Result, fail, last_lines, log, output_of, project_root, run_shown, warn};
 
 const HELP: &str = "cargo xtask deploy-kind --help";
 
@@ -112,13 +112,10 @@ pub fn run(args: Vec<String>) -> Result<u8> {
     match mode {
         Mode::Delete => {
             log(&format!("deleting kind cluster '{}'", cluster.name));
-            if !succeeds(Command::new("kind").args(["delete", "cluster", "--name", &cluster.name]))
-            {
-                fail!(
-                    "kind delete cluster --name {} failed (see above)",
-                    cluster.name
-                );
-            }
+            run_shown(
+                Command::new("kind").args(["delete", "cluster", "--name", &cluster.name]),
+                &format!("kind delete cluster --name {}", cluster.name),
+            )?;
             Ok(0)
         }
         Mode::LoadOnly(image) => {
@@ -133,7 +130,7 @@ pub fn run(args: Vec<String>) -> Result<u8> {
         }
         Mode::Deploy(image) => {
             let image = image
-                .or_else(|| std::env::var("IMAGE").ok().filter(|i| !i.is_empty()))
+                .or_else(|| crate::env_value("IMAGE"))
                 .unwrap_or_else(|| format!("{}:local", cluster.app));
             deploy(&cluster, &root, &image)
         }
@@ -192,18 +189,11 @@ fn ensure_cluster(cluster: &Cluster, root: &Path) -> Result<()> {
             "get-contexts",
             &cluster.context,
         ]));
-        if !has_context
-            && !succeeds(Command::new("kind").args([
-                "export",
-                "kubeconfig",
-                "--name",
-                &cluster.name,
-            ]))
-        {
-            fail!(
-                "kind export kubeconfig --name {} failed (see above)",
-                cluster.name
-            );
+        if !has_context {
+            run_shown(
+                Command::new("kind").args(["export", "kubeconfig", "--name", &cluster.name]),
+                &format!("kind export kubeconfig --name {}", cluster.name),
+            )?;
         }
         return Ok(());
     }

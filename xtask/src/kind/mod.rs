@@ -69,10 +69,7 @@ impl Cluster {
 
 /// The environment variable `name` when set and not empty, else `default`.
 fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_owned())
+    crate::env_value(name).unwrap_or_else(|| default.to_owned())
 }
 
 /// `tool` is on PATH, or an error saying how to install it.
